@@ -1,0 +1,6 @@
+export { BerthError, BerthUsageError, sysErrorMessage, isErrno } from './errors.ts';
+export { Logger, log, type LogFormat, type LogLevel } from './log.ts';
+export { Progress, formatBytes } from './progress.ts';
+export { defaultDataRoot, defaultRunRoot, imageStorePath, isRoot } from './paths.ts';
+export { readStdinDocument, parseStageDocument, type StageDocument } from './json.ts';
+export { BerthCommand, runMain, reportError, writeDocument, Command, Option, UsageError, t, type MainOptions } from './command.ts';

@@ -1,0 +1,29 @@
+import { join } from 'node:path';
+
+/**
+ * Where berth keeps its data, as DESIGN.md says: /var/lib/berth and /run/berth
+ * for root; $XDG_DATA_HOME/berth and $XDG_RUNTIME_DIR/berth for everyone else.
+ * --root / BERTH_ROOT override the data root.
+ */
+export function isRoot(): boolean {
+  return typeof process.geteuid === 'function' && process.geteuid() === 0;
+}
+
+export function defaultDataRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.BERTH_ROOT) return env.BERTH_ROOT;
+  if (isRoot()) return '/var/lib/berth';
+  const base = env.XDG_DATA_HOME || join(env.HOME ?? '/tmp', '.local', 'share');
+  return join(base, 'berth');
+}
+
+export function defaultRunRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.BERTH_RUN_ROOT) return env.BERTH_RUN_ROOT;
+  if (isRoot()) return '/run/berth';
+  const base = env.XDG_RUNTIME_DIR || join('/tmp', `berth-run-${process.getuid?.() ?? 'user'}`);
+  return join(base, 'berth');
+}
+
+/** The OCI image layout inside a data root. */
+export function imageStorePath(dataRoot: string): string {
+  return join(dataRoot, 'images');
+}

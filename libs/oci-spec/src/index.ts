@@ -1,0 +1,3 @@
+export * from './media-types.ts';
+export * from './image.ts';
+export * from './runtime.ts';
