@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# berth-runtime against runc (and crun when it runs on this host): `run` of
+# busybox `true` from a prepared bundle, create+start+delete as three calls,
+# and the resident memory of a created-but-not-started container's init.
+# Medians and ratios come from one hyperfine run per comparison.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+RUNS=${RUNS:-15}
+WORK=$(mktemp -d /tmp/berth-bench-runtime.XXXXXX)
+chmod 755 "$WORK"
+cleanup() {
+  for id in $($BERTH list -q 2>/dev/null); do $BERTH delete -f "$id" >/dev/null 2>&1; done
+  for id in $($RUNC list -q 2>/dev/null); do $RUNC delete -f "$id" >/dev/null 2>&1; done
+  for id in $($CRUN list -q 2>/dev/null); do $CRUN delete -f "$id" >/dev/null 2>&1; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+BERTH="node $REPO/tools/runtime/bin/berth-runtime.js --root $WORK/state-berth"
+RUNC="runc --root $WORK/state-runc"
+CRUN="crun --root $WORK/state-crun"
+
+# The bundle: busybox-static as the whole rootfs, `runc spec` with `true`.
+mkdir -p "$WORK/bundle/rootfs/bin" "$WORK/bundle/rootfs/proc" "$WORK/bundle/rootfs/sys" "$WORK/bundle/rootfs/dev"
+cp /bin/busybox "$WORK/bundle/rootfs/bin/busybox"
+for a in sh true sleep; do ln -s busybox "$WORK/bundle/rootfs/bin/$a"; done
+(cd "$WORK/bundle" && runc spec)
+jq '.process.terminal=false | .process.args=["true"]' "$WORK/bundle/config.json" > "$WORK/bundle/c.json"
+mv "$WORK/bundle/c.json" "$WORK/bundle/config.json"
+mkdir -p "$WORK/sleeper"
+jq --arg r "$WORK/bundle/rootfs" '.process.args=["sleep","60"] | .root.path=$r' "$WORK/bundle/config.json" > "$WORK/sleeper/config.json"
+
+names=(berth-runtime runc)
+cmds=("$BERTH" "$RUNC")
+if $CRUN run -b "$WORK/bundle" crun-probe >/dev/null 2>"$WORK/crun.err"; then
+  names+=(crun); cmds+=("$CRUN")
+else
+  echo "crun: left out, it fails on this host: $(tail -1 "$WORK/crun.err")"
+fi
+
+median() { jq -r ".results[$1].median * 1000 | floor" "$2"; }
+
+compare() { # title, then one command per runtime
+  local title=$1; shift
+  local json="$WORK/$title.json" args=()
+  for i in "${!names[@]}"; do args+=(-n "${names[$i]}" "$1"); shift; done
+  hyperfine -N --runs "$RUNS" --warmup 2 --export-json "$json" "${args[@]}" >/dev/null 2>&1 \
+    || hyperfine --runs "$RUNS" --warmup 2 --export-json "$json" "${args[@]}" >/dev/null
+  local base; base=$(median 1 "$json")
+  for i in "${!names[@]}"; do
+    local m; m=$(median "$i" "$json")
+    printf '%-28s %-14s median %5d ms   ratio to runc %s\n' "$title" "${names[$i]}" "$m" "$(echo "scale=2; $m / $base" | bc)"
+  done
+}
+
+run_cmds=(); csd_cmds=()
+for i in "${!names[@]}"; do
+  c=${cmds[$i]}
+  run_cmds+=("$c run -b $WORK/bundle b$i")
+  csd_cmds+=("sh -c '$c create -b $WORK/bundle c$i && $c start c$i && $c delete -f c$i'")
+done
+compare "run true" "${run_cmds[@]}"
+compare "create+start+delete" "${csd_cmds[@]}"
+
+# Where berth's time goes: a bare node, the CLI alone (parse, imports, an
+# error path), and the init stage (a second node boot inside the namespaces).
+hyperfine -N -i --runs "$RUNS" --warmup 2 --export-json "$WORK/parts.json" \
+  -n 'node -e 0' 'node -e 0' \
+  -n 'berth-runtime CLI alone (state of nothing)' "$BERTH state none" \
+  -n 'node + koffi + libc (the init stage imports)' "node -e \"require('$REPO/node_modules/koffi').load('libc.so.6')\"" >/dev/null 2>&1 || true
+for i in 0 1 2; do printf '%-44s median %5d ms\n' "$(jq -r ".results[$i].command" "$WORK/parts.json")" "$(median "$i" "$WORK/parts.json")"; done
+echo "one create, step by step (berth-runtime --debug):"
+# (to a file: the created container keeps its stderr open while it waits)
+$BERTH --debug create -b "$WORK/sleeper" steps >/dev/null 2>"$WORK/steps.log"
+grep -E '^debug: t\+' "$WORK/steps.log" | sed 's/^debug: /  /'
+$BERTH delete -f steps >/dev/null
+
+# Resident memory of a created (waiting) init.
+for i in "${!names[@]}"; do
+  c=${cmds[$i]}
+  $c create -b "$WORK/sleeper" mem$i >/dev/null 2>&1
+  pid=$($c state mem$i | jq .pid)
+  rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
+  anon=$(awk '/RssAnon/ {print $2}' /proc/$pid/status)
+  printf '%-28s %-14s VmRSS %6d kB (RssAnon %6d kB)\n' "created, waiting init" "${names[$i]}" "$rss" "$anon"
+
+  $c delete -f mem$i >/dev/null
+done

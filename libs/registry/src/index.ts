@@ -1,0 +1,4 @@
+export { RegistryClient, type RegistryClientOptions, type BlobSink, type Response } from './client.ts';
+export { parseChallenges, type Challenge } from './challenge.ts';
+export { findCredentials, parseCredsFlag, authFileCandidates, authKeys, readAuthFile, type Credentials } from './credentials.ts';
+export { RegistryError, decodeErrorBody, isTransientNetworkError, isTransientStatus, type DistributionError } from './errors.ts';

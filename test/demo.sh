@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The main job, end to end, on a fresh machine after `make deps build`
+# (`make demo` runs this). Today: build a busybox image locally, serve it from
+# a loopback registry, pull it with berth-pull. Later issues add the next
+# stages (unpack, bundle, run) as further steps below.
+#
+# Everything lives in one temp dir and one registry process, both removed on
+# exit (the trap), whether the demo succeeds or not.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d /tmp/berth-demo.XXXXXX)
+registry_pid=""
+
+if [ -t 2 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+say() { printf '%s==> %s%s\n' "$bold" "$*" "$plain" >&2; }
+
+cleanup() {
+  if [ -n "$registry_pid" ] && kill -0 "$registry_pid" 2>/dev/null; then
+    kill "$registry_pid" 2>/dev/null || true
+    wait "$registry_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Step 0: what the demo needs.
+step_check() {
+  local missing=()
+  for tool in node docker-registry skopeo curl; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+  done
+  [ -x /bin/busybox ] || missing+=(busybox-static)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "demo: missing ${missing[*]}: run 'make deps' first" >&2
+    exit 1
+  fi
+  if [ ! -f "$repo/tools/puller/dist/cli.js" ]; then
+    echo "demo: berth-pull is not built: run 'make build' first" >&2
+    exit 1
+  fi
+}
+
+# Step 1: a registry on a free loopback port, storing into the temp dir.
+step_registry() {
+  port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+  cat >"$work/registry.yml" <<YAML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $work/registry
+http:
+  addr: 127.0.0.1:$port
+YAML
+  docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+  registry_pid=$!
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
+    kill -0 "$registry_pid" 2>/dev/null || { cat "$work/registry.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null
+  say "registry: docker-registry (CNCF distribution) on 127.0.0.1:$port, storage in $work/registry"
+}
+
+# Step 2: the busybox test image, built here from Debian's busybox-static,
+# then pushed with skopeo (the peer tool, so the registry holds what any
+# client would push).
+step_image() {
+  (cd "$repo" && npx esbuild test/demo/seed.ts --bundle --platform=node --format=esm \
+    --outfile="$work/seed.mjs" --external:koffi --log-level=warning \
+    --banner:js="import{createRequire as __r}from'node:module';const require=__r(import.meta.url);")
+  node "$work/seed.mjs" "$work/layout" >/dev/null
+  skopeo copy --quiet --dest-tls-verify=false "oci:$work/layout:busybox:latest" \
+    "docker://127.0.0.1:$port/library/busybox:latest"
+  image="127.0.0.1:$port/library/busybox:latest"
+  say "image: busybox built from /bin/busybox and pushed as $image"
+}
+
+# Step 3: berth-pull into a fresh root.
+step_pull() {
+  root="$work/root"
+  say "pull: berth-pull --tls-verify=false --root $root $image"
+  node "$repo/tools/puller/bin/berth-pull.js" --tls-verify=false --root "$root" "$image" >"$work/image.json"
+  cat "$work/image.json"
+  local digest layers
+  # node rather than jq: the demo needs nothing `make deps` does not install.
+  digest=$(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).manifest.digest' "$work/image.json")
+  layers=$(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).layers.length' "$work/image.json")
+  say "pulled: manifest $digest with $layers layer(s) into $root/images (an OCI image layout)"
+  skopeo inspect "oci:$root/images:$image" >/dev/null
+  say "check: skopeo reads the same store: skopeo inspect oci:$root/images:$image"
+}
+
+step_check
+step_registry
+step_image
+step_pull
+say "demo done"

@@ -1,0 +1,208 @@
+import { existsSync, readFileSync } from 'node:fs';
+import {
+  BerthCommand, BerthError, BerthUsageError, Command, Option, parseStageDocument, readStdinDocument,
+} from '@berth/cli-kit';
+import { INIT_CANDIDATES } from '../defaults.ts';
+import { checkRootfsDocument, generateBundle, newContainerId, readImageConfigFile, validateId, type RootfsInput } from '../generate.ts';
+import {
+  mergeEnv, parseCapability, parseCpus, parseEntrypoint, parseEnvFile, parseEnvFlag, parseMemory, parseMountFlag,
+  parseNetwork, parsePidsLimit, parseSecurityOpt, parseSysctl, parseTmpfs, parseUlimit, parseVolume, parseWorkdir,
+  parseUserSpec,
+} from '../options.ts';
+import { computeRlimits, readHostLimits } from '../rlimits.ts';
+import type { SeccompProfile } from '../seccomp.ts';
+import type { BundleOptions, PodNamespaces } from '../spec.ts';
+
+export class BundleCommand extends BerthCommand {
+  static override paths = [Command.Default];
+
+  static override usage = Command.Usage({
+    description: 'Generate an OCI runtime bundle (config.json + rootfs) from a prepared rootfs and the image config',
+    details: `
+      Reads berth-store's rootfs document (a file, or \`-\` for stdin), mounts its rootfs on BUNDLE/rootfs, and writes BUNDLE/config.json from the image config and the podman-run style options. Prints \`{"kind":"bundle","id","bundle",...}\` for the runtime stage.
+
+      Instead of a rootfs document, \`--rootfs DIR --image-config FILE\` takes a plain directory (from \`umoci unpack\`, say) and an image config file.
+
+      Put the command after \`--\` when it has options of its own: \`berth-bundle - -- ls -l /\`.
+    `,
+    examples: [
+      ['Bundle a prepared rootfs, running its default command', 'berth-store prepare c1 --image busybox | berth-bundle -'],
+      ['Override the command, with env, a bind mount and a memory limit', 'berth-bundle rootfs.json -e A=1 -v /srv/data:/data:ro --memory 64m -- sh -c "cat /data/x"'],
+      ['Bundle a plain directory', 'berth-bundle --rootfs ./rootfs --image-config ./config.json --bundle-dir ./b -- echo hi'],
+    ],
+  });
+
+  static override explain = `
+berth-bundle turns an image config and user options into an OCI runtime bundle
+(runtime-spec bundle.md): a directory with config.json and the root filesystem.
+It mounts the snapshot's mounts (overlayfs) on BUNDLE/rootfs, resolves the
+user through the rootfs's /etc/passwd and /etc/group, and writes config.json
+with: process (args from Entrypoint+Cmd, env, cwd, uid/gid/groups, capability
+sets, rlimits capped at the caller's hard limits, no_new_privs), namespaces
+(pid, ipc, uts, mount, network), mounts (proc, /dev tmpfs, devpts, shm,
+mqueue, read-only sysfs and cgroup, generated /etc/hosts, /etc/hostname,
+/etc/resolv.conf bound from the bundle, user volumes), cgroup resources
+(devices allow-list, memory, cpu quota, pids), masked and read-only /proc
+paths, and a seccomp allow-list resolved for the container's capabilities.
+runc, crun or berth-runtime then run the bundle unchanged.`;
+
+  name = Option.String('--name', { description: 'Container id (default: 64 random hex digits)' });
+  bundleDir = Option.String('--bundle-dir', { description: 'Bundle directory (default ROOT/bundles/ID)' });
+  rootfsDir = Option.String('--rootfs', { description: 'Use this plain directory as the rootfs instead of a rootfs document' });
+  imageConfig = Option.String('--image-config', { description: 'Image config JSON file (with --rootfs)' });
+
+  env = Option.Array('-e,--env', [], { description: 'Set an environment variable: KEY=VALUE, or KEY to pass the caller\'s' });
+  envFile = Option.Array('--env-file', [], { description: 'Read KEY=VALUE lines from a file' });
+  entrypoint = Option.String('--entrypoint', { description: 'Override the image Entrypoint (a program or a JSON array); drops the image Cmd' });
+  workdir = Option.String('-w,--workdir', { description: 'Working directory inside the container' });
+  user = Option.String('-u,--user', { description: 'USER[:GROUP], names or ids, resolved in the rootfs' });
+  volume = Option.Array('-v,--volume', [], { description: 'Bind mount SRC:DST[:ro|rw,...]' });
+  mount = Option.Array('--mount', [], { description: 'type=bind,source=,target=[,ro] or type=tmpfs,target=[,tmpfs-size=]' });
+  tmpfs = Option.Array('--tmpfs', [], { description: 'Mount a tmpfs: DST[:OPTIONS]' });
+  readOnly = Option.Boolean('--read-only', false, { description: 'Mount the rootfs read-only (tmpfs on /run, /tmp, /var/tmp)' });
+  hostname = Option.String('--hostname', { description: 'Container hostname (default: the first 12 characters of the id)' });
+  capAdd = Option.Array('--cap-add', [], { description: 'Add capabilities (NAME, CAP_NAME or ALL; comma-separated)' });
+  capDrop = Option.Array('--cap-drop', [], { description: 'Drop capabilities (NAME, CAP_NAME or ALL; comma-separated)' });
+  privileged = Option.Boolean('--privileged', false, { description: 'All capabilities, no seccomp, no masked paths, writable /sys' });
+  securityOpt = Option.Array('--security-opt', [], { description: 'no-new-privileges, seccomp=unconfined or seccomp=PROFILE.json' });
+  memory = Option.String('-m,--memory', { description: 'Memory limit, e.g. 512m' });
+  cpus = Option.String('--cpus', { description: 'CPU quota in CPUs, e.g. 1.5' });
+  pidsLimit = Option.String('--pids-limit', { description: 'Maximum number of tasks (default 2048; -1 for none)' });
+  ulimit = Option.Array('--ulimit', [], { description: 'NAME=SOFT[:HARD], e.g. nofile=1024:4096' });
+  sysctl = Option.Array('--sysctl', [], { description: 'Namespaced sysctl KEY=VALUE' });
+  network = Option.String('--network', { description: 'none (default), host, or ns:PATH' });
+  pod = Option.String('--pod', { description: 'Join a pod\'s namespaces: a pod document file, or - for stdin' });
+  init = Option.Boolean('--init', false, { description: 'Run an init (catatonit or tini) as PID 1 that reaps zombies and forwards signals' });
+  initPath = Option.String('--init-path', { description: 'The init binary for --init' });
+
+  args = Option.Rest({ name: 'ROOTFS_JSON|- [-- COMMAND ARGS]' });
+
+  async perform(): Promise<unknown> {
+    // Parse every flag before touching the filesystem: a bad flag leaves nothing behind.
+    const positional = [...this.args];
+    let input: RootfsInput;
+    let rootfsArg: string | undefined;
+    if (this.rootfsDir !== undefined) {
+      if (this.imageConfig === undefined) throw new BerthUsageError('--rootfs needs --image-config FILE (the image config to run)');
+      if (positional[0] === '-') throw new BerthUsageError('--rootfs DIR replaces the ROOTFS_JSON argument: drop the "-"');
+    } else {
+      rootfsArg = positional.shift();
+      if (rootfsArg === undefined) throw new BerthUsageError('missing ROOTFS_JSON argument: a rootfs document file, - for stdin, or --rootfs DIR --image-config FILE');
+      if (this.imageConfig !== undefined) throw new BerthUsageError('--image-config goes with --rootfs DIR; a rootfs document names its image itself');
+    }
+    if (rootfsArg === '-' && this.pod === '-') throw new BerthUsageError('--pod - and ROOTFS_JSON - cannot both read stdin');
+    const options = this.parseOptions(positional);
+    const id = validateId(this.name ?? newContainerId());
+
+    if (this.rootfsDir !== undefined) {
+      input = { from: 'directory', path: this.rootfsDir, imageConfig: readImageConfigFile(this.imageConfig!), imageConfigPath: this.imageConfig! };
+    } else if (rootfsArg === '-') {
+      input = { from: 'document', doc: checkRootfsDocument(await readStdinDocument('rootfs'), 'stdin') };
+    } else {
+      input = { from: 'document', doc: checkRootfsDocument(parseStageDocument(readText(rootfsArg!, 'ROOTFS_JSON'), rootfsArg!, 'rootfs'), rootfsArg!) };
+    }
+    if (this.pod !== undefined) options.pod = await readPod(this.pod);
+
+    // The bundle goes under the data root the user named, else the one the rootfs came from, so
+    // `berth-store --root R prepare … | berth-bundle -` keeps everything under R.
+    const docRoot = input.from === 'document' && typeof input.doc.root === 'string' ? input.doc.root : undefined;
+    const dataRoot = this.root ?? (process.env.BERTH_ROOT || undefined) ?? docRoot ?? this.dataRoot;
+    return generateBundle({ input, options, id, bundleDir: this.bundleDir, dataRoot });
+  }
+
+  private parseOptions(command: string[]): BundleOptions {
+    const env = mergeEnv(
+      this.envFile.flatMap((f) => parseEnvFile(readText(f, '--env-file'), f, process.env)),
+      this.env.map((e) => parseEnvFlag(e, '-e/--env', process.env)).filter((e): e is string => e !== undefined),
+    );
+    const security = parseSecurityOpt(this.securityOpt);
+    let seccomp: BundleOptions['seccomp'];
+    if (security.seccomp === 'unconfined') seccomp = 'unconfined';
+    else if (security.seccomp !== undefined) seccomp = { profile: readSeccompProfile(security.seccomp), source: security.seccomp };
+    const network = this.network === undefined ? undefined : parseNetwork(this.network);
+    if (network?.mode === 'ns' && !existsSync(network.path)) throw new BerthUsageError(`--network ns:${network.path}: no such namespace file`);
+    const splitList = (xs: string[]) => xs.flatMap((x) => x.split(',')).filter((x) => x !== '');
+    const sysctls: Record<string, string> = {};
+    for (const s of this.sysctl) {
+      const [k, v] = parseSysctl(s, { hostNetwork: network?.mode === 'host', hostIpc: false });
+      sysctls[k] = v;
+    }
+    if (this.user !== undefined) parseUserSpec(this.user, '-u/--user');
+    const options: BundleOptions = {
+      env,
+      entrypoint: this.entrypoint === undefined ? undefined : parseEntrypoint(this.entrypoint),
+      command,
+      workdir: this.workdir === undefined ? undefined : parseWorkdir(this.workdir),
+      user: this.user,
+      mounts: [...this.volume.map(parseVolume), ...this.mount.map(parseMountFlag), ...this.tmpfs.map(parseTmpfs)],
+      readOnly: this.readOnly,
+      hostname: this.hostname,
+      capAdd: splitList(this.capAdd).map((c) => parseCapability(c, '--cap-add')),
+      capDrop: splitList(this.capDrop).map((c) => parseCapability(c, '--cap-drop')),
+      privileged: this.privileged,
+      noNewPrivileges: security.noNewPrivileges,
+      seccomp,
+      memory: this.memory === undefined ? undefined : parseMemory(this.memory),
+      cpus: this.cpus === undefined ? undefined : parseCpus(this.cpus),
+      pidsLimit: this.pidsLimit === undefined ? undefined : parsePidsLimit(this.pidsLimit),
+      ulimits: this.ulimit.map(parseUlimit),
+      sysctls,
+      network,
+    };
+    if (this.init || this.initPath !== undefined) options.init = findInit(this.initPath);
+    // Check --ulimit against the caller's hard limits now, before a rootfs is mounted.
+    computeRlimits(options.ulimits, readHostLimits());
+    return options;
+  }
+}
+
+function readText(path: string, flag: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new BerthUsageError(`${flag} ${path}: no such file`);
+    throw new BerthError('E_INPUT', `read ${path}: ${code ?? String(err)}`);
+  }
+}
+
+function readSeccompProfile(path: string): SeccompProfile {
+  const text = readText(path, '--security-opt seccomp=');
+  try {
+    const v = JSON.parse(text) as SeccompProfile;
+    if (typeof v !== 'object' || v === null || typeof v.defaultAction !== 'string') throw new Error('no defaultAction');
+    return v;
+  } catch (err) {
+    throw new BerthUsageError(`--security-opt seccomp=${path}: not a seccomp profile: ${(err as Error).message}`);
+  }
+}
+
+function findInit(explicit: string | undefined): string {
+  if (explicit !== undefined) {
+    if (!existsSync(explicit)) throw new BerthUsageError(`--init-path ${explicit}: no such file`);
+    return explicit;
+  }
+  const found = INIT_CANDIDATES.find((p) => existsSync(p));
+  if (!found) throw new BerthError('E_INIT', `--init: no init binary found (looked for ${INIT_CANDIDATES.join(', ')}); install catatonit or pass --init-path`);
+  return found;
+}
+
+/** A pod document: {"kind":"pod","namespaces":{"network":PATH,"ipc":PATH,"uts":PATH}[,"hostname":NAME]}. */
+async function readPod(arg: string): Promise<PodNamespaces> {
+  const doc = arg === '-' ? await readStdinDocument('pod') : parseStageDocument(readText(arg, '--pod'), arg, 'pod');
+  const ns = (doc as { namespaces?: unknown }).namespaces;
+  if (typeof ns !== 'object' || ns === null) throw new BerthUsageError(`--pod ${arg}: the pod document has no "namespaces" object`);
+  const out: PodNamespaces = {};
+  const hostname = (doc as { hostname?: unknown }).hostname;
+  if (hostname !== undefined) {
+    if (typeof hostname !== 'string' || hostname === '') throw new BerthUsageError(`--pod ${arg}: hostname must be a non-empty string`);
+    out.hostname = hostname;
+  }
+  for (const [key, value] of Object.entries(ns as Record<string, unknown>)) {
+    if (key !== 'network' && key !== 'ipc' && key !== 'uts') throw new BerthUsageError(`--pod ${arg}: namespaces.${key}: a container can join a pod's network, ipc and uts namespaces only`);
+    if (typeof value !== 'string' || !value.startsWith('/')) throw new BerthUsageError(`--pod ${arg}: namespaces.${key} must be an absolute path`);
+    if (!existsSync(value)) throw new BerthUsageError(`--pod ${arg}: namespaces.${key}: ${value} does not exist`);
+    out[key] = value;
+  }
+  return out;
+}
