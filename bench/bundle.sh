@@ -8,7 +8,7 @@
 # busybox-static, runc, umoci. Build first: make build.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-bin="$here/../bin/berth-bundle.js"
+bin="$here/../tools/bundle-generator/bin/berth-bundle.js"
 work="$(mktemp -d /tmp/berth-bench-bundle.XXXXXX)"
 trap 'umount -R "$work/doc-bundle/rootfs" 2>/dev/null || true; rm -rf "$work"' EXIT
 
