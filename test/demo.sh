@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job, end to end, on a fresh machine after `make deps build`
 # (`make demo` runs this). Today: build a busybox image locally, serve it from
-# a loopback registry, pull it with berth-pull. Later issues add the next
-# stages (unpack, bundle, run) as further steps below.
+# a loopback registry, pull it with berth-pull, unpack it onto an overlayfs
+# snapshot with berth-store, turn it into an OCI bundle with berth-bundle and
+# run it with berth-runtime. Steps 4-6 need root (overlayfs, namespaces).
 #
 # Everything lives in one temp dir and one registry process, both removed on
 # exit (the trap), whether the demo succeeds or not.
@@ -19,6 +20,10 @@ cleanup() {
   if [ -n "$registry_pid" ] && kill -0 "$registry_pid" 2>/dev/null; then
     kill "$registry_pid" 2>/dev/null || true
     wait "$registry_pid" 2>/dev/null || true
+  fi
+  if [ -n "${bundle:-}" ]; then
+    node "$repo/tools/runtime/bin/berth-runtime.js" --root "$work/run" delete --force demo >/dev/null 2>&1 || true
+    umount -R "$bundle/rootfs" 2>/dev/null || true
   fi
   rm -rf "$work"
 }
@@ -96,8 +101,43 @@ step_pull() {
   say "check: skopeo reads the same store: skopeo inspect oci:$root/images:$image"
 }
 
+# Step 4: the image's layers unpacked once (keyed by chainID) and an active
+# overlayfs snapshot on top of them; berth-store prints the mounts as data.
+step_prepare() {
+  say "prepare: berth-store prepare demo --image - < image.json"
+  node "$repo/tools/layer-store/bin/berth-store.js" --root "$root" prepare demo --image - <"$work/image.json" >"$work/rootfs.json"
+  say "rootfs: $(node -p 'const d=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); d.mounts.map(m=>m.type+" "+m.options.filter(o=>!o.startsWith("lowerdir")).join(",")).join("; ")' "$work/rootfs.json")"
+}
+
+# Step 5: image config + options -> config.json, the rootfs mounted at bundle/rootfs.
+step_bundle() {
+  say "bundle: berth-bundle --name demo rootfs.json -- sh -c '…'"
+  node "$repo/tools/bundle-generator/bin/berth-bundle.js" --root "$root" --name demo --hostname demo "$work/rootfs.json" \
+    -- /bin/sh -c 'echo "hello from a berth container: hostname $(hostname), pid $$, $(grep PRETTY_NAME /etc/os-release)"' >"$work/bundle.json"
+  bundle=$(node -p 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).bundle' "$work/bundle.json")
+  say "bundle: $bundle (config.json + rootfs, runs unchanged under runc)"
+}
+
+# Step 6: the OCI runtime: namespaces, pivot_root, capabilities, seccomp, cgroups.
+step_run() {
+  say "run: berth-runtime run --bundle $bundle demo"
+  node "$repo/tools/runtime/bin/berth-runtime.js" --root "$work/run" run --bundle "$bundle" demo
+  node "$repo/tools/runtime/bin/berth-runtime.js" --root "$work/run" delete --force demo >/dev/null 2>&1 || true
+  umount -R "$bundle/rootfs"
+  node "$repo/tools/layer-store/bin/berth-store.js" --root "$root" remove demo >/dev/null
+  bundle=""
+  say "cleaned up: container deleted, snapshot removed"
+}
+
 step_check
 step_registry
 step_image
 step_pull
+if [ "$(id -u)" = 0 ]; then
+  step_prepare
+  step_bundle
+  step_run
+else
+  say "not root: stopping after the pull (unpack and run need root)"
+fi
 say "demo done"
