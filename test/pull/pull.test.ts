@@ -120,6 +120,19 @@ describe('berth-pull from a real registry', () => {
     expect(JSON.parse(indexText(join(root, 'images'))!).manifests).toHaveLength(1);
   });
 
+  it('releases its lease when done, so berth-gc can reclaim everything once the image is untagged', () => {
+    const root = join(dir.path, 'r-lease');
+    const ref = `${reg.host}/library/busybox:latest`;
+    const pulled = runTool('berth-pull', ['--root', root, '--tls-verify=false', ref]);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    const leases = join(root, 'leases');
+    expect(existsSync(leases) ? readdirSync(leases).filter((f) => f.endsWith('.json')) : []).toEqual([]);
+    const gc = runTool('berth-gc', ['--root', root, '--all', '--grace', '0s']);
+    expect(gc.code, gc.stderr).toBe(0);
+    expect(gc.json.untagged).toEqual([ref]);
+    expect(readdirSync(join(root, 'images', 'blobs', 'sha256'))).toEqual([]);
+  });
+
   it('picks the host platform from an index, tags the platform manifest, and stores the index blob', () => {
     const root = join(dir.path, 'r-multi');
     const ref = `${reg.host}/multi:latest`;

@@ -1,5 +1,6 @@
+import { dirname } from 'node:path';
 import { BerthError, Progress, formatBytes, log } from '@berth/cli-kit';
-import { ImageLayout, type BlobWriter } from '@berth/content';
+import { ImageLayout, acquireLease, type BlobWriter, type Lease } from '@berth/content';
 import { Digester, digestOf, parseDigest, shortId } from '@berth/digest';
 import {
   MediaType, formatPlatform, formatReference, indexMediaTypes, layerCompression, manifestKind, manifestMediaTypes,
@@ -65,6 +66,7 @@ export async function pullImage(opts: PullOptions): Promise<ImageDocument> {
   // --debug shows where the time goes: process start, API check, manifests, blobs, store.
   const t0 = performance.now();
   const mark = (what: string) => log.debug(`${what} at ${Math.round(performance.now())} ms since process start (${Math.round(performance.now() - t0)} ms into the pull)`);
+  let lease: Lease | undefined;
   try {
     await client.ping();
     mark('API check done');
@@ -92,6 +94,12 @@ export async function pullImage(opts: PullOptions): Promise<ImageDocument> {
     const manifest = validateManifest(fetched.doc, `manifest ${fullRef}`);
     checkLayers(manifest, fullRef);
     mark('manifest fetched');
+
+    // A lease on every blob of this image, taken before the store is asked
+    // which blobs it already has: berth-gc treats leases as roots, so a blob
+    // this pull reuses cannot be swept between that check and the tag.
+    const blobs = [manifestDesc, manifest.config, ...manifest.layers, ...(index ? [{ digest: index.fetched.digest }] : [])];
+    lease = await acquireLease(dirname(opts.store), blobs.map((d) => ({ type: 'blob' as const, id: d.digest })));
 
     // 2. Fetch the config and layers (at most `concurrency` at once). The
     // config is checked as an image config before anything is recorded.
@@ -130,6 +138,7 @@ export async function pullImage(opts: PullOptions): Promise<ImageDocument> {
       layers: manifest.layers,
     };
   } finally {
+    await lease?.release();
     await client.close();
   }
 }
