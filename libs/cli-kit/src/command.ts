@@ -43,8 +43,13 @@ export abstract class BerthCommand<C extends BaseContext = BaseContext> extends 
     this.failure = error;
   }
 
-  override async execute(): Promise<number> {
+  /** Apply the logging flags; a tool with flags of its own before the verb (berth-runtime) overrides this. */
+  protected configure(): void {
     log.configure({ format: this.logFormat as LogFormat, level: this.debug ? 'debug' : 'info' });
+  }
+
+  override async execute(): Promise<number> {
+    this.configure();
     if (this.explainFlag) {
       const text = (this.constructor as typeof BerthCommand).explain;
       this.context.stdout.write((text || 'No explanation is written for this command yet.').trim() + '\n');
