@@ -33,22 +33,8 @@ if [ ! -f "$cache/index.json" ]; then
 fi
 
 # 2. A registry on a free loopback port, holding the image.
-port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-cat >"$work/registry.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $work/registry
-http:
-  addr: 127.0.0.1:$port
-YAML
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+. "$repo/test/lib/registry.sh"
+start_registry "$work"
 image="127.0.0.1:$port/bench/image:latest"
 skopeo copy --quiet --dest-tls-verify=false "oci:$cache:bench:latest" "docker://$image"
 

@@ -48,27 +48,9 @@ step_check() {
 
 # Step 1: a registry on a free loopback port, storing into the temp dir.
 step_registry() {
-  port=$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-  cat >"$work/registry.yml" <<YAML
-version: 0.1
-log:
-  level: error
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $work/registry
-http:
-  addr: 127.0.0.1:$port
-YAML
-  docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-  registry_pid=$!
-  for _ in $(seq 1 100); do
-    curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
-    kill -0 "$registry_pid" 2>/dev/null || { cat "$work/registry.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  curl -fsS "http://127.0.0.1:$port/v2/" >/dev/null
+  # shellcheck source=lib/registry.sh
+  . "$repo/test/lib/registry.sh"
+  start_registry "$work"
   say "registry: docker-registry (CNCF distribution) on 127.0.0.1:$port, storage in $work/registry"
 }
 
