@@ -1,5 +1,5 @@
-import { createRequire } from 'node:module';
 import { constants } from 'node:os';
+import { errnoName, fn, koffi } from '@berth/sys/libc';
 
 /**
  * Extended attributes (xattr(7)) and mknod(2) through koffi: Node has neither.
@@ -8,8 +8,8 @@ import { constants } from 'node:os';
  * markers (trusted.overlay.opaque) as xattrs. The l* calls never follow a
  * symlink: an xattr meant for a link must not land on what it points to.
  *
- * koffi is loaded on first use, so CLI commands that never touch xattrs
- * (--help, list) start without it.
+ * The bindings go through @berth/sys's one libc handle, bound on first use,
+ * so CLI commands that never touch xattrs (--help, list) start without koffi.
  */
 interface Libc {
   lsetxattr(path: string, name: string, value: Buffer, size: number, flags: number): number;
@@ -20,34 +20,29 @@ interface Libc {
   errno(): number;
 }
 
-let libc: Libc | undefined;
+let bound: Libc | undefined;
 
 function load(): Libc {
-  if (libc) return libc;
-  const require = createRequire(import.meta.url);
-  const koffi = require('koffi') as typeof import('koffi');
-  const lib = koffi.load('libc.so.6');
-  const lsetxattr = lib.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)');
-  const fsetxattr = lib.func('int fsetxattr(int fd, const char *name, const void *value, size_t size, int flags)');
-  const lgetxattr = lib.func('intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)');
-  const llistxattr = lib.func('intptr_t llistxattr(const char *path, _Out_ char *list, size_t size)');
-  const mknod = lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)');
-  libc = {
-    lsetxattr: (p, n, v, s, f) => lsetxattr(p, n, v, s, f) as number,
-    fsetxattr: (fd, n, v, s, f) => fsetxattr(fd, n, v, s, f) as number,
+  if (bound) return bound;
+  const lsetxattr = fn<(p: string, n: string, v: Buffer, s: number, f: number) => number>('lsetxattr', 'int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)');
+  const fsetxattr = fn<(fd: number, n: string, v: Buffer, s: number, f: number) => number>('fsetxattr', 'int fsetxattr(int fd, const char *name, const void *value, size_t size, int flags)');
+  const lgetxattr = fn<(p: string, n: string, v: Buffer | null, s: number) => number | bigint>('lgetxattr', 'intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)');
+  const llistxattr = fn<(p: string, l: Buffer | null, s: number) => number | bigint>('llistxattr', 'intptr_t llistxattr(const char *path, _Out_ char *list, size_t size)');
+  const mknod = fn<(p: string, m: number, d: number) => number>('mknod', 'int mknod(const char *path, uint32_t mode, uint64_t dev)');
+  bound = {
+    lsetxattr,
+    fsetxattr,
     lgetxattr: (p, n, v, s) => Number(lgetxattr(p, n, v, s)),
     llistxattr: (p, l, s) => Number(llistxattr(p, l, s)),
-    mknod: (p, m, d) => mknod(p, m, d) as number,
-    errno: () => koffi.errno(),
+    mknod,
+    errno: () => koffi().errno(),
   };
-  return libc;
+  return bound;
 }
-
-const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v, k]));
 
 /** An Error shaped like Node's fs errors (code = 'EPERM' ...), so callers can test codes alike. */
 export function errnoError(call: string, path: string, errno: number): NodeJS.ErrnoException {
-  const code = errnoNames.get(errno) ?? `errno ${errno}`;
+  const code = errnoName(errno);
   const err = new Error(`${call} ${path}: ${code}`) as NodeJS.ErrnoException;
   err.code = code;
   err.errno = errno;
