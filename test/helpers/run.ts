@@ -14,6 +14,7 @@ const binFolder: Record<string, string> = {
   'berth-pod': 'pod-infra',
   'berth-audit': 'audit-inspector',
   'berth-gc': 'image-gc',
+  'berth-build': 'image-builder',
   berth: 'berth',
 };
 

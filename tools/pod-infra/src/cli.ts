@@ -1,0 +1,3 @@
+import { runMain } from '@berth/cli-kit';
+
+await runMain([], { binaryName: 'berth-pod', binaryLabel: 'berth-pod' });
