@@ -2,7 +2,7 @@ import { Builtins, Cli, Command, Option, UsageError, type BaseContext, type Comm
 import * as t from 'typanion';
 import { BerthError } from './errors.ts';
 import { log, type LogFormat } from './log.ts';
-import { defaultDataRoot } from './paths.ts';
+import { defaultDataRoot, isRoot, makePrivateRoot } from './paths.ts';
 
 /**
  * The base of every berth command. A subclass implements `perform()` and
@@ -55,6 +55,8 @@ export abstract class BerthCommand<C extends BaseContext = BaseContext> extends 
       this.context.stdout.write((text || 'No explanation is written for this command yet.').trim() + '\n');
       return 0;
     }
+    // An ordinary user's default store is created private before anything goes in it.
+    if (!isRoot() && this.root === undefined && !process.env.BERTH_ROOT) makePrivateRoot(defaultDataRoot());
     const doc = await this.perform();
     if (doc !== undefined) writeDocument(this.context.stdout, doc);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

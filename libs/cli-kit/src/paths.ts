@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 /**
  * Where berth keeps its data, as DESIGN.md says: /var/lib/berth and /run/berth
@@ -26,4 +27,18 @@ export function defaultRunRoot(env: NodeJS.ProcessEnv = process.env): string {
 /** The OCI image layout inside a data root. */
 export function imageStorePath(dataRoot: string): string {
   return join(dataRoot, 'images');
+}
+
+/**
+ * An ordinary user's data root is private (0700, as podman keeps
+ * ~/.local/share/containers): another user must not read their images or
+ * touch their containers. Made once, before anything is written into it.
+ */
+export function makePrivateRoot(dir: string): void {
+  mkdirSync(dirname(dir), { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
 }

@@ -1,0 +1,59 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { binPath } from '../helpers/run.ts';
+
+/**
+ * Ordinary users for the rootless suite, made with useradd as CI does, and
+ * removed again by the suite that made them. `range` gives the user a
+ * subordinate uid/gid range (usermod --add-subuids), as the guide's rootless
+ * article asks of a podman user.
+ */
+export interface TestUser {
+  name: string;
+  uid: number;
+  home: string;
+  range?: { start: number; count: number };
+  remove: () => void;
+}
+
+function run(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+}
+
+export function makeUser(name: string, range?: { start: number; count: number }): TestUser {
+  if (spawnSync('id', ['-u', name]).status === 0) spawnSync('userdel', ['-r', name]);
+  // Debian's useradd hands out a subordinate range by itself (SUB_UID_COUNT in
+  // login.defs); ask for none, so the range is exactly the one given here.
+  run('useradd', ['-m', '-s', '/bin/sh', '-K', 'SUB_UID_COUNT=0', '-K', 'SUB_GID_COUNT=0', name]);
+  if (range) {
+    const end = range.start + range.count - 1;
+    run('usermod', ['--add-subuids', `${range.start}-${end}`, '--add-subgids', `${range.start}-${end}`, name]);
+  }
+  const uid = Number(spawnSync('id', ['-u', name], { encoding: 'utf8' }).stdout.trim());
+  const home = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith(`${name}:`))!.split(':')[5]!;
+  return {
+    name, uid, home, range,
+    remove: () => {
+      spawnSync('userdel', ['-r', name], { encoding: 'utf8' });
+      // userdel leaves the subordinate ranges behind on Debian 12.
+      for (const f of ['/etc/subuid', '/etc/subgid']) {
+        if (!existsSync(f)) continue;
+        const kept = readFileSync(f, 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith(`${name}:`));
+        spawnSync('sh', ['-c', `printf '%s' "$1" > ${f}`, 'sh', kept.length ? `${kept.join('\n')}\n` : '']);
+      }
+    },
+  };
+}
+
+/** A berth binary run as `user` (runuser, a login-less su), with the user's own HOME and no XDG dirs set. */
+export function runAs(user: TestUser, tool: string, args: string[], input?: string): { code: number; stdout: string; stderr: string } {
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: user.home, LANG: 'C.UTF-8' };
+  const r = spawnSync('runuser', ['-u', user.name, '--', process.execPath, binPath(tool), ...args], { encoding: 'utf8', env, input, cwd: user.home });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function dataRootOf(user: TestUser): string {
+  return join(user.home, '.local', 'share', 'berth');
+}
