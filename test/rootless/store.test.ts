@@ -66,6 +66,15 @@ describe('rootless berth-pull and berth-store', () => {
     expect(rm.code, rm.stderr).toBe(0);
   }, 60_000);
 
+  it('berth-gc sweeps the user\'s layers, files of the subordinate range included', () => {
+    const gc = runAs(user, 'berth-gc', ['--all', '--grace', '0s']);
+    expect(gc.code, gc.stderr).toBe(0);
+    expect(JSON.parse(gc.stdout).layersRemoved).toBe(2);
+    const snapshots = join(dataRootOf(user), 'snapshots');
+    const left = readdirSync(snapshots).filter((d) => /^[0-9]+$/.test(d));
+    expect(left).toEqual([]);
+  }, 60_000);
+
   it('a user without a subordinate range is told which file and which usermod command', () => {
     const pull = runAs(bare, 'berth-pull', ['--tls-verify=false', ref]);
     expect(pull.code, pull.stderr).toBe(0);
