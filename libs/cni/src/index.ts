@@ -1,1 +1,3 @@
-export {};
+export type { PluginConfig, NetworkConfigList, CniInterface, CniIpConfig, CniRoute, CniDns, CniResult, CniErrorBody, PortMapping, RuntimeConf } from './types.ts';
+export { DEFAULT_NETWORK_NAME, DEFAULT_BRIDGE, DEFAULT_SUBNET, DEFAULT_GATEWAY, DEFAULT_CONFIG_DIR, DEFAULT_IPAM_DIR, defaultConfList, parseConfList, loadConfList, findNetwork } from './conflist.ts';
+export { CniRuntime, CniPluginError, DEFAULT_PLUGIN_DIRS, resultAddress, type CniCommand, type CniRuntimeOptions } from './runtime.ts';

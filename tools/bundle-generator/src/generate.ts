@@ -150,9 +150,13 @@ export async function generateBundle(req: GenerateRequest): Promise<BundleDocume
     const { spec, hostname, workdir } = buildSpec(req.options, ctx);
     validateRuntimeSpec(spec);
 
-    const hostNetwork = req.options.network?.mode === 'host' && !req.options.pod?.network;
+    const pod = req.options.pod;
+    const hostNetwork = (req.options.network?.mode === 'host' && !pod?.network) || pod?.hostNetwork === true;
     const readHost = (p: string) => { try { return readFileSync(p, 'utf8'); } catch { return undefined; } };
-    const files = etcFiles(hostname, { hostNetwork, hostHosts: readHost('/etc/hosts'), hostResolv: readHost('/etc/resolv.conf') });
+    const files = etcFiles(hostname, {
+      hostNetwork, hostHosts: readHost('/etc/hosts'), hostResolv: readHost('/etc/resolv.conf'),
+      ...(pod?.network && pod.ip ? { podIp: pod.ip } : {}), ...(pod?.dns ? { dns: pod.dns } : {}),
+    });
     await writeFile(join(bundle, 'hosts'), files.hosts, { mode: 0o644 });
     await writeFile(join(bundle, 'hostname'), files.hostname, { mode: 0o644 });
     await writeFile(join(bundle, 'resolv.conf'), files.resolvConf, { mode: 0o644 });

@@ -37,8 +37,16 @@ export interface PodNamespaces {
   network?: string;
   ipc?: string;
   uts?: string;
+  /** A PID namespace the pod shares (held by its catatonit), with berth-pod create --share pid. */
+  pid?: string;
   /** The pod's hostname, for /etc/hostname when the container joins its UTS namespace. */
   hostname?: string;
+  /** The pod's address on its CNI network: /etc/hosts names the hostname there, as podman does. */
+  ip?: string;
+  /** Nameservers from the CNI result; when absent the host's resolv.conf is used. */
+  dns?: { nameservers?: string[]; search?: string[]; options?: string[]; domain?: string };
+  /** The pod shares the host's network (berth-pod create --network host). */
+  hostNetwork?: boolean;
 }
 
 /** What the user asked for, already parsed from the flags (options.ts). */
@@ -157,9 +165,10 @@ export function imageAnnotations(ctx: Pick<SpecContext, 'image' | 'reference' | 
 function namespaces(opts: BundleOptions, cgroupV2: boolean): Namespace[] {
   const pod = opts.pod ?? {};
   const net = opts.network ?? { mode: 'none' };
-  if (pod.network && opts.network) throw new BerthUsageError(`--network ${opts.network.mode} conflicts with --pod: the pod owns the network namespace`);
-  const out: Namespace[] = [{ type: 'pid' }];
+  if ((pod.network || pod.hostNetwork) && opts.network) throw new BerthUsageError(`--network ${opts.network.mode} conflicts with --pod: the pod owns the network namespace`);
+  const out: Namespace[] = [pod.pid ? { type: 'pid', path: pod.pid } : { type: 'pid' }];
   if (pod.network) out.push({ type: 'network', path: pod.network });
+  else if (pod.hostNetwork) { /* the host's network namespace: no entry */ }
   else if (net.mode === 'none') out.push({ type: 'network' });
   else if (net.mode === 'ns') out.push({ type: 'network', path: net.path });
   out.push(pod.ipc ? { type: 'ipc', path: pod.ipc } : { type: 'ipc' });
@@ -303,10 +312,22 @@ export function buildSpec(opts: BundleOptions, ctx: SpecContext): SpecResult {
  * host's, minus loopback nameservers (127.0.0.53 from systemd-resolved is not
  * reachable from another network namespace).
  */
-export function etcFiles(name: string, opts: { hostNetwork: boolean; hostHosts?: string; hostResolv?: string }): { hosts: string; hostname: string; resolvConf: string } {
+export function etcFiles(name: string, opts: { hostNetwork: boolean; hostHosts?: string; hostResolv?: string; podIp?: string; dns?: PodNamespaces['dns'] }): { hosts: string; hostname: string; resolvConf: string } {
   let hosts = '127.0.0.1\tlocalhost localhost.localdomain\n::1\tlocalhost ip6-localhost ip6-loopback\n';
   if (opts.hostNetwork && opts.hostHosts) hosts = opts.hostHosts.endsWith('\n') ? opts.hostHosts : `${opts.hostHosts}\n`;
-  hosts += `127.0.1.1\t${name}\n`;
+  // In a pod with an address, the hostname resolves to it, so a member can
+  // tell peers its reachable name; without one, to a loopback address.
+  hosts += `${opts.podIp ?? '127.0.1.1'}\t${name}\n`;
+  const nameservers = opts.dns?.nameservers?.filter((n) => n !== '') ?? [];
+  if (nameservers.length > 0) {
+    // The network's own DNS (a CNI result with dns.nameservers) wins over the host's, as in podman.
+    const lines = [
+      ...(opts.dns?.search?.length ? [`search ${opts.dns.search.join(' ')}`] : opts.dns?.domain ? [`search ${opts.dns.domain}`] : []),
+      ...nameservers.map((n) => `nameserver ${n}`),
+      ...(opts.dns?.options?.length ? [`options ${opts.dns.options.join(' ')}`] : []),
+    ];
+    return { hosts, hostname: `${name}\n`, resolvConf: lines.join('\n') + '\n' };
+  }
   let resolv = opts.hostResolv ?? '';
   if (!opts.hostNetwork) {
     resolv = resolv.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1\s*$)/.test(l)).join('\n');

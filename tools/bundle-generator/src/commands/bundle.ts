@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import {
   BerthCommand, BerthError, BerthUsageError, Command, Option, parseStageDocument, readStdinDocument,
 } from '@berth/cli-kit';
@@ -102,6 +103,9 @@ runc, crun or berth-runtime then run the bundle unchanged.`;
       input = { from: 'document', doc: checkRootfsDocument(parseStageDocument(readText(rootfsArg!, 'ROOTFS_JSON'), rootfsArg!, 'rootfs'), rootfsArg!) };
     }
     if (this.pod !== undefined) options.pod = await readPod(this.pod);
+    if (options.pod?.hostNetwork && Object.keys(options.sysctls).some((k) => k.startsWith('net.'))) {
+      throw new BerthUsageError('a net.* --sysctl cannot be set in a pod with --network host: it would change the host');
+    }
 
     // The bundle goes under the data root the user named, else the one the rootfs came from, so
     // `berth-store --root R prepare … | berth-bundle -` keeps everything under R.
@@ -187,19 +191,35 @@ function findInit(explicit: string | undefined): string {
   return found;
 }
 
-/** A pod document: {"kind":"pod","namespaces":{"network":PATH,"ipc":PATH,"uts":PATH}[,"hostname":NAME]}. */
+/**
+ * A pod document as berth-pod create prints it:
+ * {"kind":"pod","namespaces":{"network","ipc","uts"[,"pid"]}[,"hostname"][,"ip"][,"dns"][,"network":"host"]}.
+ */
 async function readPod(arg: string): Promise<PodNamespaces> {
   const doc = arg === '-' ? await readStdinDocument('pod') : parseStageDocument(readText(arg, '--pod'), arg, 'pod');
   const ns = (doc as { namespaces?: unknown }).namespaces;
   if (typeof ns !== 'object' || ns === null) throw new BerthUsageError(`--pod ${arg}: the pod document has no "namespaces" object`);
   const out: PodNamespaces = {};
-  const hostname = (doc as { hostname?: unknown }).hostname;
-  if (hostname !== undefined) {
-    if (typeof hostname !== 'string' || hostname === '') throw new BerthUsageError(`--pod ${arg}: hostname must be a non-empty string`);
-    out.hostname = hostname;
+  const d = doc as { hostname?: unknown; ip?: unknown; dns?: unknown; network?: unknown };
+  if (d.hostname !== undefined) {
+    if (typeof d.hostname !== 'string' || d.hostname === '') throw new BerthUsageError(`--pod ${arg}: hostname must be a non-empty string`);
+    out.hostname = d.hostname;
   }
+  if (d.ip !== undefined && d.ip !== null) {
+    if (typeof d.ip !== 'string' || !isIP(d.ip)) throw new BerthUsageError(`--pod ${arg}: ip must be an IP address or null`);
+    out.ip = d.ip;
+  }
+  if (d.dns !== undefined) {
+    const dns = d.dns as Record<string, unknown>;
+    const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+    if (typeof dns !== 'object' || dns === null || ['nameservers', 'search', 'options'].some((k) => dns[k] !== undefined && !strings(dns[k]))) {
+      throw new BerthUsageError(`--pod ${arg}: dns must be {"nameservers":[...],"search":[...],"options":[...]} (CNI's DNS type)`);
+    }
+    out.dns = dns as PodNamespaces['dns'];
+  }
+  if (d.network === 'host') out.hostNetwork = true;
   for (const [key, value] of Object.entries(ns as Record<string, unknown>)) {
-    if (key !== 'network' && key !== 'ipc' && key !== 'uts') throw new BerthUsageError(`--pod ${arg}: namespaces.${key}: a container can join a pod's network, ipc and uts namespaces only`);
+    if (key !== 'network' && key !== 'ipc' && key !== 'uts' && key !== 'pid') throw new BerthUsageError(`--pod ${arg}: namespaces.${key}: a container can join a pod's network, ipc, uts and pid namespaces only`);
     if (typeof value !== 'string' || !value.startsWith('/')) throw new BerthUsageError(`--pod ${arg}: namespaces.${key} must be an absolute path`);
     if (!existsSync(value)) throw new BerthUsageError(`--pod ${arg}: namespaces.${key}: ${value} does not exist`);
     out[key] = value;
