@@ -100,6 +100,15 @@ describe('containers in a pod', () => {
     expect(inB.out).not.toContain(`inet ${a.ip}/`);
   });
 
+  test('the guide\'s pod name wp_pod, underscore and all, is the pod\'s hostname, as in podman', () => {
+    const name = `wp_pod_${unique('g').replace(/-/g, '_')}`.slice(0, 60);
+    const pod = world.createPod(['--name', name, '--network', 'none']);
+    expect(pod.hostname).toBe(name);
+    const r = world.run(pod, ['hostname']);
+    expect(r.code, r.out).toBe(0);
+    expect(r.out.trim()).toBe(name);
+  });
+
   test('--share pid: the pod\'s containers see each other\'s processes under one catatonit', () => {
     const pod = world.createPod(['--name', unique('pidpod'), '--share', 'net,ipc,uts,pid', '--network', 'none']);
     expect(pod.namespaces.pid).toBeDefined();

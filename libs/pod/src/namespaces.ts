@@ -59,7 +59,9 @@ export async function createNamespaces(nsDir: string, share: SharedNamespace[], 
   }
   if (args.length === 0) return paths;
   const script = [
-    share.includes('uts') && hostname !== undefined ? 'hostname -- "$1"' : '',
+    // Through /proc rather than hostname(1): the tool refuses names the kernel
+    // takes, such as the guide's pod name wp_pod (podman uses it as is).
+    share.includes('uts') && hostname !== undefined ? 'printf %s "$1" > /proc/sys/kernel/hostname' : '',
     share.includes('net') ? 'ip link set lo up' : '',
   ].filter(Boolean).join(' && ') || 'true';
   const r = spawnSync('unshare', [...args, '--', '/bin/sh', '-c', script, 'sh', hostname ?? ''], { encoding: 'utf8', timeout: 10_000 });
