@@ -9,6 +9,7 @@ import { validateConfig, validateRuntimeSpec, type Descriptor, type ImageConfig 
 import { mountAll, unmountAll, type Mount as SnapshotMount } from '@berth/snapshots';
 import { readHostLimits } from './rlimits.ts';
 import { mkdirInRoot, readRootFile } from './rootfs-path.ts';
+import { isRootless, makeRootless, withRootfsMounted } from './rootless.ts';
 import { buildSpec, etcFiles, type BundleOptions, type SpecContext } from './spec.ts';
 
 /**
@@ -117,7 +118,8 @@ export async function generateBundle(req: GenerateRequest): Promise<BundleDocume
     imageInfo = { configPath: req.input.imageConfigPath };
   }
 
-  const created: { dir?: string; mounted?: string } = {};
+  const rootless = isRootless();
+  const created: { dir?: string; mounted?: string; rootfsDir?: string } = {};
   try {
     const existed = existsSync(bundle);
     await mkdir(bundle, { recursive: true, mode: 0o700 });
@@ -127,8 +129,12 @@ export async function generateBundle(req: GenerateRequest): Promise<BundleDocume
     if (req.input.from === 'document') {
       rootfsHost = join(bundle, 'rootfs');
       await mkdir(rootfsHost, { mode: 0o755 });
-      created.mounted = rootfsHost;
-      await mountAll(req.input.doc.mounts, rootfsHost);
+      created.rootfsDir = rootfsHost;
+      // Rootless: the runtime mounts the rootfs in the container's namespaces (rootless.ts).
+      if (!rootless) {
+        created.mounted = rootfsHost;
+        await mountAll(req.input.doc.mounts, rootfsHost);
+      }
       rootPath = 'rootfs';
     } else {
       rootfsHost = resolve(req.input.path);
@@ -147,8 +153,18 @@ export async function generateBundle(req: GenerateRequest): Promise<BundleDocume
       configDigest: imageInfo.config?.digest,
       host: hostFacts(),
     };
-    const { spec, hostname, workdir } = buildSpec(req.options, ctx);
-    validateRuntimeSpec(spec);
+    const rootfsMounts = req.input.from === 'document' ? req.input.doc.mounts : undefined;
+    // Everything that reads or writes the rootfs happens here, synchronously:
+    // a rootless rootfs is mounted only for this, in a private mount namespace.
+    const inRootfs = <T>(use: () => T): T => (rootless && rootfsMounts ? withRootfsMounted(rootfsMounts, rootfsHost, use) : use());
+    const { spec, hostname } = inRootfs(() => {
+      const built = buildSpec(req.options, ctx);
+      if (rootless) makeRootless(built.spec, rootfsMounts);
+      validateRuntimeSpec(built.spec);
+      // runc chdirs into cwd after pivot_root; a missing one fails the start, so create it as podman does.
+      mkdirInRoot(rootfsHost, built.workdir, { uid: built.spec.process!.user.uid, gid: built.spec.process!.user.gid });
+      return built;
+    });
 
     const pod = req.options.pod;
     const hostNetwork = (req.options.network?.mode === 'host' && !pod?.network) || pod?.hostNetwork === true;
@@ -160,9 +176,6 @@ export async function generateBundle(req: GenerateRequest): Promise<BundleDocume
     await writeFile(join(bundle, 'hosts'), files.hosts, { mode: 0o644 });
     await writeFile(join(bundle, 'hostname'), files.hostname, { mode: 0o644 });
     await writeFile(join(bundle, 'resolv.conf'), files.resolvConf, { mode: 0o644 });
-
-    // runc chdirs into cwd after pivot_root; a missing one fails the start, so create it as podman does.
-    mkdirInRoot(rootfsHost, workdir, { uid: spec.process!.user.uid, gid: spec.process!.user.gid });
 
     await writeFileAtomic(join(bundle, 'config.json'), serializeSpec(spec));
     log.debug(`bundle ${bundle} written`, { id });
@@ -178,7 +191,7 @@ export async function generateBundle(req: GenerateRequest): Promise<BundleDocume
     // Undo in reverse: the rootfs mount first (rm would otherwise descend into the image's files).
     if (created.mounted) await unmountAll(created.mounted).catch((e: unknown) => log.warn(`cleanup: ${(e as Error).message}`));
     if (created.dir) await rm(created.dir, { recursive: true, force: true }).catch((e: unknown) => log.warn(`cleanup: rm ${created.dir}: ${(e as Error).message}`));
-    else if (created.mounted) await rm(created.mounted, { recursive: true, force: true }).catch(() => {});
+    else if (created.rootfsDir) await rm(created.rootfsDir, { recursive: true, force: true }).catch(() => {});
     throw err;
   }
 }

@@ -46,8 +46,19 @@ export function readHostLimits(): HostLimits {
   const hard = parseProcLimits(readFileSync('/proc/self/limits', 'utf8'));
   const status = readFileSync('/proc/self/status', 'utf8');
   const eff = /^CapEff:\s*([0-9a-f]+)$/m.exec(status)?.[1] ?? '0';
-  const canRaise = ((BigInt(`0x${eff}`) >> BigInt(CAP_SYS_RESOURCE)) & 1n) === 1n;
+  // Capabilities held in a user namespace other than the host's do not let
+  // setrlimit(2) raise a hard limit (rootless berth runs as root in the user's).
+  const canRaise = ((BigInt(`0x${eff}`) >> BigInt(CAP_SYS_RESOURCE)) & 1n) === 1n && inInitialUserNamespace();
   return { hard, canRaise };
+}
+
+/** The initial user namespace maps every id to itself: "0 0 4294967295". */
+function inInitialUserNamespace(): boolean {
+  try {
+    return readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/).join(' ') === '0 0 4294967295';
+  } catch {
+    return true;
+  }
 }
 
 function show(n: number): string {

@@ -45,7 +45,14 @@ mqueue, read-only sysfs and cgroup, generated /etc/hosts, /etc/hostname,
 /etc/resolv.conf bound from the bundle, user volumes), cgroup resources
 (devices allow-list, memory, cpu quota, pids), masked and read-only /proc
 paths, and a seccomp allow-list resolved for the container's capabilities.
-runc, crun or berth-runtime then run the bundle unchanged.`;
+runc, crun or berth-runtime then run the bundle unchanged.
+
+As an ordinary user it runs inside the user's namespace (subuid(5) range
+mapped by newuidmap) and writes a rootless bundle: a user namespace first with
+the same maps, root.path left empty and the overlay mounts in the
+io.berth.rootfs.mounts annotation, which berth-runtime mounts inside the
+container's user and mount namespaces (as podman and crun do); runc cannot
+run such a bundle.`;
 
   name = Option.String('--name', { description: 'Container id (default: 64 random hex digits)' });
   bundleDir = Option.String('--bundle-dir', { description: 'Bundle directory (default ROOT/bundles/ID)' });
@@ -110,7 +117,8 @@ runc, crun or berth-runtime then run the bundle unchanged.`;
     // The bundle goes under the data root the user named, else the one the rootfs came from, so
     // `berth-store --root R prepare … | berth-bundle -` keeps everything under R.
     const docRoot = input.from === 'document' && typeof input.doc.root === 'string' ? input.doc.root : undefined;
-    const dataRoot = this.root ?? (process.env.BERTH_ROOT || undefined) ?? docRoot ?? this.dataRoot;
+    const envRoot = process.env.BERTH_ROOT_IMPLICIT === '1' ? undefined : process.env.BERTH_ROOT || undefined;
+    const dataRoot = this.root ?? envRoot ?? docRoot ?? this.dataRoot;
     return generateBundle({ input, options, id, bundleDir: this.bundleDir, dataRoot });
   }
 
