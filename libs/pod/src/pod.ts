@@ -6,7 +6,7 @@
  * of it runtime state, gone at reboot like the namespaces themselves.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants as fsc, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError, BerthUsageError, defaultRunRoot, isRoot, log } from '@berth/cli-kit';
 import { withFileLock, writeFileAtomic } from '@berth/content';
@@ -169,6 +169,35 @@ function runtimeConf(rec: { id: string; name: string; namespaces: PodNamespacePa
 }
 
 /**
+ * Why an ordinary user gets no pod, precisely. The CNI plugins change the
+ * host's network and the namespace files are bind mounts, both root's; a
+ * private network without root needs a user-mode stack (slirp4netns or
+ * pasta) on /dev/net/tun, which the guide's rootless podman uses too.
+ */
+export function rootlessPodMessage(network: string): string {
+  const base = 'creating a pod needs root: the CNI plugins change the host\'s network and the namespace files are bind mounts (rootless pods are not supported yet; `berth-bundle --network none|host` works rootless)';
+  if (network === 'none' || network === 'host') return base;
+  const tun = '/dev/net/tun';
+  let device: string;
+  try {
+    accessSync(tun, fsc.R_OK | fsc.W_OK);
+    device = `${tun} is usable`;
+  } catch (err) {
+    let how = '';
+    try {
+      const st = statSync(tun);
+      how = ` (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}, owner uid ${st.uid}, gid ${st.gid})`;
+    } catch { /* missing: said below */ }
+    device = (err as NodeJS.ErrnoException).code === 'ENOENT'
+      ? `${tun} does not exist (modprobe tun)`
+      : `${tun} cannot be opened by this user${how}, so rootless podman's networking fails here too`;
+  }
+  const stacks = ['slirp4netns', 'pasta'].filter((b) => ['/usr/bin', '/bin', '/usr/local/bin'].some((d) => { try { accessSync(join(d, b), fsc.X_OK); return true; } catch { return false; } }));
+  const stack = stacks.length > 0 ? `${stacks.join(' and ')} installed` : 'neither slirp4netns nor pasta is installed (Debian packages slirp4netns, passt)';
+  return `${base}; a private network for an ordinary user needs a user-mode network: ${stack}, and ${device}`;
+}
+
+/**
  * Create a pod. The order matters for "nothing half-written": every check
  * that can fail on user input (name, ports, network config, plugins, free
  * host ports) runs before anything is created; then namespaces, then the
@@ -178,7 +207,7 @@ function runtimeConf(rec: { id: string; name: string; namespaces: PodNamespacePa
  */
 export async function createPod(opts: CreatePodOptions = {}): Promise<PodDocument> {
   const env: PodEnv = opts;
-  if (!isRoot()) throw new BerthError('E_PERM', 'creating a pod needs root: the CNI plugins change the host\'s network and the namespaces are bind-mounted (rootless pods are not supported)');
+  if (!isRoot()) throw new BerthError('E_PERM', rootlessPodMessage(opts.network ?? 'bridge'));
   const id = randomBytes(32).toString('hex');
   const name = opts.name ?? `pod_${id.slice(0, 12)}`;
   if (!NAME_RE.test(name) || name.length > 128) throw new BerthUsageError(`--name ${JSON.stringify(name)}: a pod name is letters, digits, '_', '.' and '-', starting with a letter or digit`);
