@@ -1,1 +1,7 @@
-export {};
+export type { BuildOptions, BuiltImage, ImageFormat, PushOptions, PushResult, RegistryAccess, TagResult } from './types.ts';
+export { buildImage } from './build.ts';
+export { tagImage } from './tag.ts';
+export { pushImage } from './push.ts';
+export { localReference, storeCandidates, findImage } from './names.ts';
+export { parseContainerfile, type Instruction, type ParsedContainerfile } from './containerfile.ts';
+export { booleanFlag, keyValueFlags, tlsVerifyFlag, pullFlag, networkFlag } from './flags.ts';

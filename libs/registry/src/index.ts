@@ -2,3 +2,4 @@ export { RegistryClient, type RegistryClientOptions, type BlobSink, type Respons
 export { parseChallenges, type Challenge } from './challenge.ts';
 export { findCredentials, parseCredsFlag, authFileCandidates, authKeys, readAuthFile, type Credentials } from './credentials.ts';
 export { RegistryError, decodeErrorBody, isTransientNetworkError, isTransientStatus, type DistributionError } from './errors.ts';
+export { PushClient, type PushClientOptions, type BlobSource, type UploadOutcome, type UploadResult } from './push.ts';

@@ -1,3 +1,6 @@
 import { runMain } from '@berth/cli-kit';
+import { BuildCommand } from './commands/build.ts';
+import { PushCommand } from './commands/push.ts';
+import { TagCommand } from './commands/tag.ts';
 
-await runMain([], { binaryName: 'berth-build', binaryLabel: 'berth-build' });
+await runMain([BuildCommand, TagCommand, PushCommand], { binaryName: 'berth-build', binaryLabel: 'berth-build: build images from a Containerfile, tag and push them' });
