@@ -1,11 +1,12 @@
 import { writeFile } from 'node:fs/promises';
-import { BerthCommand, Command, Option, t } from '@berth/cli-kit';
+import { Command, Option } from '@berth/cli-kit';
+import { BuildFlags } from '@berth/builder/commands';
 
 /**
  * `berth build`: podman build's flags over @berth/builder. Prints the image
  * id on stdout, as podman does; the steps and RUN's output go to stderr.
  */
-export class BuildCommand extends BerthCommand {
+export class BuildCommand extends BuildFlags {
   static override paths = [['build']];
   static override usage = Command.Usage({
     description: 'Build an image from a Containerfile',
@@ -30,44 +31,11 @@ names them. Steps are cached by the chain of the previous steps plus the
 instruction (and the content of copied files).
 `;
 
-  file = Option.String('-f,--file', { description: 'The Containerfile (default CONTEXT/Containerfile or CONTEXT/Dockerfile)' });
-  tags = Option.Array('-t,--tag', [], { description: 'A name for the image (repeatable)' });
-  format = Option.String('--format', 'oci', { description: 'Manifest and config media types: oci or docker', validator: t.isEnum(['oci', 'docker'] as const) });
-  buildArgs = Option.Array('--build-arg', [], { description: 'ARG=VALUE for the Containerfile\'s ARG (repeatable)' });
-  labels = Option.Array('--label', [], { description: 'KEY=VALUE label for the image (repeatable)' });
-  noCache = Option.Boolean('--no-cache', false, { description: 'Run every step again; do not use cached layers' });
-  layers = Option.String('--layers', { tolerateBoolean: true, description: 'Cache intermediate layers: --layers=false turns the cache off (default true)' });
-  pull = Option.String('--pull', { tolerateBoolean: true, description: 'Pull FROM images: always, missing (default), never' });
-  network = Option.String('--network', 'host', { description: 'RUN\'s network: host (default) or none' });
-  runtime = Option.String('--runtime', { description: 'OCI runtime binary for RUN (default berth-runtime; env BERTH_RUNTIME)' });
-  tlsVerify = Option.String('--tls-verify', { tolerateBoolean: true, description: 'Require HTTPS for registries FROM pulls from (default true)' });
-  creds = Option.String('--creds', { description: 'USER:PASSWORD for the registry of a FROM image' });
-  authfile = Option.String('--authfile', { description: 'auth.json for the registry of a FROM image' });
-  quiet = Option.Boolean('-q,--quiet', false, { description: 'Do not print the steps' });
   iidfile = Option.String('--iidfile', { description: 'Write the image id (sha256:HEX) to this file' });
-  contextDir = Option.String({ name: 'CONTEXT', required: false });
 
   async perform(): Promise<unknown> {
-    const { booleanFlag, buildImage, keyValueFlags, networkFlag, pullFlag, tlsVerifyFlag } = await import('@berth/builder');
-    const network = networkFlag(this.network);
-    const tls = tlsVerifyFlag(this.tlsVerify);
-    const pull = pullFlag(this.pull);
-    const image = await buildImage({
-      dataRoot: this.dataRoot,
-      context: this.contextDir ?? '.',
-      file: this.file,
-      tags: this.tags ?? [],
-      format: this.format as 'oci' | 'docker',
-      buildArgs: keyValueFlags(this.buildArgs ?? [], '--build-arg', true),
-      labels: keyValueFlags(this.labels ?? [], '--label', false),
-      noCache: this.noCache,
-      layers: booleanFlag(this.layers, '--layers', true),
-      pull,
-      network,
-      runtime: this.runtime,
-      registry: { insecure: !tls, creds: this.creds, authfile: this.authfile },
-      quiet: this.quiet,
-    });
+    const { buildImage } = await import('@berth/builder');
+    const image = await buildImage(await this.buildOptions());
     if (this.iidfile !== undefined) await writeFile(this.iidfile, image.id);
     // podman prints the full image id (the config digest) on stdout and nothing else.
     this.context.stdout.write(`${image.id.replace(/^sha256:/, '')}\n`);

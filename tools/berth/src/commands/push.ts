@@ -1,7 +1,8 @@
-import { BerthCommand, BerthUsageError, Command, Option, t } from '@berth/cli-kit';
+import { Command } from '@berth/cli-kit';
+import { PushFlags } from '@berth/builder/commands';
 
 /** `berth push IMAGE [DEST]`: podman push. */
-export class PushCommand extends BerthCommand {
+export class PushCommand extends PushFlags {
   static override paths = [['push']];
   static override usage = Command.Usage({
     description: 'Push an image from the store to a registry',
@@ -22,30 +23,10 @@ blobs). The manifest is PUT last, by tag, so the registry never names an image
 whose blobs are not all there.
 `;
 
-  tlsVerify = Option.String('--tls-verify', { tolerateBoolean: true, description: 'Require HTTPS with a verified certificate (default true)' });
-  creds = Option.String('--creds', { description: 'USER:PASSWORD for the registry' });
-  authfile = Option.String('--authfile', { description: 'Path of an auth.json' });
-  removeSignatures = Option.Boolean('--remove-signatures', false, { description: 'Do not copy signatures (berth makes none; accepted for podman scripts)' });
-  format = Option.String('-f,--format', { description: 'Manifest type to push: oci or docker (default: as stored)', validator: t.isEnum(['oci', 'docker', 'v2s2'] as const) });
-  digestfile = Option.String('--digestfile', { description: 'Write the pushed manifest digest to this file' });
-  quiet = Option.Boolean('-q,--quiet', false, { description: 'No progress on stderr' });
-  source = Option.String({ name: 'IMAGE' });
-  destination = Option.String({ name: 'DEST', required: false });
-
   async perform(): Promise<unknown> {
-    const { pushImage, tlsVerifyFlag } = await import('@berth/builder');
-    const tls = tlsVerifyFlag(this.tlsVerify);
-    if (this.creds !== undefined && this.authfile !== undefined) throw new BerthUsageError('--creds and --authfile cannot be used together');
-    await pushImage({
-      dataRoot: this.dataRoot,
-      source: this.source,
-      destination: this.destination,
-      registry: { insecure: !tls, creds: this.creds, authfile: this.authfile },
-      format: this.format === undefined ? undefined : this.format === 'oci' ? 'oci' : 'docker',
-      removeSignatures: this.removeSignatures,
-      digestFile: this.digestfile,
-      quiet: this.quiet,
-    });
+    const { pushImage } = await import('@berth/builder');
+    // podman push prints progress only; the result document is berth-build push's.
+    await pushImage(await this.pushOptions());
     return undefined;
   }
 }

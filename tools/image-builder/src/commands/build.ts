@@ -1,6 +1,7 @@
-import { BerthCommand, Command, Option, t } from '@berth/cli-kit';
+import { Command } from '@berth/cli-kit';
+import { BuildFlags } from '@berth/builder/commands';
 
-export class BuildCommand extends BerthCommand {
+export class BuildCommand extends BuildFlags {
   static override paths = [Command.Default, ['build']];
   static override usage = Command.Usage({
     description: 'Build an image from a Containerfile into the OCI image layout; print the image document',
@@ -30,40 +31,8 @@ Every step is cached under the hash of the steps before it plus its own
 instruction (and the content of copied files).
 `;
 
-  file = Option.String('-f,--file', { description: 'The Containerfile (default CONTEXT/Containerfile or CONTEXT/Dockerfile)' });
-  tags = Option.Array('-t,--tag', [], { description: 'A name for the image (repeatable)' });
-  format = Option.String('--format', 'oci', { description: 'oci or docker media types', validator: t.isEnum(['oci', 'docker'] as const) });
-  buildArgs = Option.Array('--build-arg', [], { description: 'ARG=VALUE (repeatable)' });
-  labels = Option.Array('--label', [], { description: 'KEY=VALUE image label (repeatable)' });
-  noCache = Option.Boolean('--no-cache', false, { description: 'Run every step again' });
-  layers = Option.String('--layers', { tolerateBoolean: true, description: 'Cache intermediate layers: --layers=false turns the cache off (default true)' });
-  pull = Option.String('--pull', { tolerateBoolean: true, description: 'Pull FROM images: always, missing (default), never' });
-  network = Option.String('--network', 'host', { description: 'RUN\'s network: host or none' });
-  runtime = Option.String('--runtime', { description: 'OCI runtime binary for RUN (default berth-runtime; env BERTH_RUNTIME)' });
-  tlsVerify = Option.String('--tls-verify', { tolerateBoolean: true, description: 'Require HTTPS for FROM pulls (default true)' });
-  creds = Option.String('--creds', { description: 'USER:PASSWORD for a FROM pull' });
-  authfile = Option.String('--authfile', { description: 'auth.json for a FROM pull' });
-  quiet = Option.Boolean('-q,--quiet', false, { description: 'Do not print the steps' });
-  contextDir = Option.String({ name: 'CONTEXT', required: false });
-
   async perform(): Promise<unknown> {
-    const { booleanFlag, buildImage, keyValueFlags, networkFlag, pullFlag, tlsVerifyFlag } = await import('@berth/builder');
-    const tls = tlsVerifyFlag(this.tlsVerify);
-    return buildImage({
-      dataRoot: this.dataRoot,
-      context: this.contextDir ?? '.',
-      file: this.file,
-      tags: this.tags ?? [],
-      format: this.format as 'oci' | 'docker',
-      buildArgs: keyValueFlags(this.buildArgs ?? [], '--build-arg', true),
-      labels: keyValueFlags(this.labels ?? [], '--label', false),
-      noCache: this.noCache,
-      layers: booleanFlag(this.layers, '--layers', true),
-      pull: pullFlag(this.pull),
-      network: networkFlag(this.network),
-      runtime: this.runtime,
-      registry: { insecure: !tls, creds: this.creds, authfile: this.authfile },
-      quiet: this.quiet,
-    });
+    const { buildImage } = await import('@berth/builder');
+    return buildImage(await this.buildOptions());
   }
 }
