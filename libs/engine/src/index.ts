@@ -1,1 +1,13 @@
-export {};
+export { EngineError, ExitCode, noSuchContainer, noSuchImage } from './errors.ts';
+export { engineEnv, paths, type EngineEnv } from './paths.ts';
+export {
+  findRecord, mustFindRecord, listRecords, readRecord, updateRecord, generateName, newContainerId, validateName,
+  type ContainerRecord, type ContainerStatus, type RestartPolicy,
+} from './records.ts';
+export { OciRuntime, resolveRuntimePath, signalNumber, runCapture } from './runtime.ts';
+export { startMonitor, monitorArgs, findConmon, readExitFile, CONMON_CANDIDATES } from './monitor.ts';
+export { isRunning, observedStatus, readSpec, runtimeFor } from './status.ts';
+export { checkExecutable } from './executable.ts';
+export { readLog, followLog, parseLogText, logSize, type LogLine } from './logs.ts';
+export { listImages, findImage, imageFilter, candidateNames, untagImage, splitRef, type ImageSummary } from './images.ts';
+export { mark, processAlive, procStartTime, residentKiB, sleep } from './proc.ts';

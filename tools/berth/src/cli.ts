@@ -1,3 +1,21 @@
-import { runMain } from '@berth/cli-kit';
+import { BuildCommand } from './commands/build.ts';
+import { CreateCommand, RunCommand } from './commands/create.ts';
+import { ExecCommand } from './commands/exec.ts';
+import { ImagePruneCommand, ImagesCommand, RmiCommand } from './commands/images.ts';
+import { InspectCommand } from './commands/inspect.ts';
+import { CleanupCommand, KillCommand, RestartCommand, RmCommand, StartCommand, StopCommand, WaitCommand } from './commands/lifecycle.ts';
+import { LogsCommand } from './commands/logs.ts';
+import { PodCreateCommand, PodInspectCommand, PodListCommand, PodRmCommand, PodStartCommand, PodStopCommand } from './commands/pod.ts';
+import { PortCommand } from './commands/port.ts';
+import { PsCommand } from './commands/ps.ts';
+import { PullCommand } from './commands/pull.ts';
+import { PushCommand } from './commands/push.ts';
+import { TagCommand } from './commands/tag.ts';
+import { runBerth } from './main.ts';
 
-await runMain([], { binaryName: 'berth', binaryLabel: 'berth' });
+await runBerth([
+  RunCommand, CreateCommand, StartCommand, StopCommand, KillCommand, RestartCommand, RmCommand, PsCommand, LogsCommand,
+  ExecCommand, InspectCommand, WaitCommand, PortCommand, CleanupCommand,
+  PullCommand, ImagesCommand, RmiCommand, ImagePruneCommand, BuildCommand, TagCommand, PushCommand,
+  PodCreateCommand, PodListCommand, PodInspectCommand, PodStartCommand, PodStopCommand, PodRmCommand,
+]);

@@ -1,0 +1,68 @@
+import { realpathSync } from 'node:fs';
+import { BerthCommand, Option, log } from '@berth/cli-kit';
+import { engineEnv, paths, resolveRuntimePath, type EngineEnv } from '@berth/engine';
+
+/**
+ * The base of every berth verb. On top of cli-kit's --root, --log-format,
+ * --debug and --explain: --runroot (the tmpfs state root, podman's flag) and
+ * --runtime (the OCI runtime binary). Output is for people, as podman's is:
+ * tables and ids, JSON only with --format json. perform() returns the exit
+ * code (a container's status for run, exec, wait) or undefined for 0.
+ */
+export abstract class EngineCommand extends BerthCommand {
+  runRootFlag = Option.String('--runroot', { description: 'Runtime state root (default /run/berth; env BERTH_RUN_ROOT)' });
+  runtimeFlag = Option.String('--runtime', { description: 'OCI runtime binary: berth-runtime (default), runc, crun, or a path (env BERTH_RUNTIME)' });
+  logLevel = Option.String('--log-level', { description: 'debug, info, warn or error' });
+
+  private envCache: EngineEnv | undefined;
+
+  get env(): EngineEnv {
+    this.envCache ??= engineEnv({ root: this.root, runRoot: this.runRootFlag, runtime: this.runtimeFlag });
+    return this.envCache;
+  }
+
+  /** The runtime binary's absolute path, and the --root berth gives it. */
+  runtime(): { path: string; root: string } {
+    const path = resolveRuntimePath(this.env.runtime, process.argv[1]);
+    return { path, root: paths.runtimeRoot(this.env, path) };
+  }
+
+  /**
+   * The command conmon runs when the container exits: this same berth with
+   * the same roots, so cleanup finds the records this invocation wrote.
+   */
+  exitCommand(id: string): string[] {
+    const self = process.argv[1] ? realpathSync(process.argv[1]) : 'berth';
+    return [process.execPath, self, 'container', 'cleanup', '--root', this.env.dataRoot, '--runroot', this.env.runRoot, id];
+  }
+
+  out(text: string): void {
+    this.context.stdout.write(text.endsWith('\n') || text === '' ? text : text + '\n');
+  }
+
+  /** The stage pipeline this invocation stands for, for --explain; verbs override it. */
+  explainPipeline(): string {
+    return (this.constructor as typeof BerthCommand).explain.trim() || 'No explanation is written for this command yet.';
+  }
+
+  override async execute(): Promise<number> {
+    const level = this.logLevel === 'debug' || this.debug ? 'debug' : this.logLevel === 'warn' || this.logLevel === 'error' ? this.logLevel : 'info';
+    log.configure({ format: this.logFormat === 'json' ? 'json' : 'text', level });
+    if (this.explainFlag) {
+      this.out(this.explainPipeline());
+      return 0;
+    }
+    const code = await this.perform();
+    return typeof code === 'number' ? code : 0;
+  }
+
+  abstract override perform(): Promise<number | undefined>;
+}
+
+/** The lifecycle half of the engine, loaded only by verbs that change containers. */
+export const lifecycle = () => import('@berth/engine/lifecycle');
+
+/** Quote an argument for a shell command line a user can copy. */
+export function shq(s: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
