@@ -82,7 +82,10 @@ for i in "${!names[@]}"; do
   pid=$($c state mem$i | jq .pid)
   rss=$(awk '/VmRSS/ {print $2}' /proc/$pid/status)
   anon=$(awk '/RssAnon/ {print $2}' /proc/$pid/status)
-  printf '%-28s %-14s VmRSS %6d kB (RssAnon %6d kB)\n' "created, waiting init" "${names[$i]}" "$rss" "$anon"
+  threads=$(awk '/Threads/ {print $2}' /proc/$pid/status)
+  # PSS splits shared pages (node's binary, mapped by every node process) among their users.
+  pss=$(awk '/^Pss:/ {print $2}' /proc/$pid/smaps_rollup)
+  printf '%-28s %-14s VmRSS %6d kB (RssAnon %6d kB)  Pss %6d kB  threads %d\n' "created, waiting init" "${names[$i]}" "$rss" "$anon" "$pss" "$threads"
 
   $c delete -f mem$i >/dev/null
 done

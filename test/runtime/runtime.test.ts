@@ -4,6 +4,7 @@
  * test that passes on runc pins behaviour a runc user relies on.
  */
 import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReadStream } from 'node:tty';
@@ -150,6 +151,38 @@ describe.each(runtimes)('$name', (rt) => {
       expect(state(id).status).toBe('running');
       expect(cli('delete', '-f', id).code).toBe(0);
       expect(cli('state', id).code).not.toBe(0);
+    }, T);
+
+    it('update changes the memory, cpu and pids limits of a running container; events --stats reports them', () => {
+      const path = `/berth-test/${tag}-update`;
+      const b = bundle((s) => {
+        s.process!.args = ['sleep', '60'];
+        s.linux!.cgroupsPath = path;
+        s.linux!.resources = { ...s.linux!.resources, memory: { limit: 100 * 1024 * 1024 } };
+      });
+      const id = newId();
+      expect(cli('run', '-d', '-b', b, id).code).toBe(0);
+      const upd = cli('update', '--memory', '64m', '--pids-limit', '50', '--cpu-quota', '20000', '--cpu-period', '100000', id);
+      expect(upd.stderr).toBe('');
+      expect(upd.code).toBe(0);
+      const file = (ctl: string, f: string) => readFileSync(join(cgroupDir(ctl, path), f), 'utf8').trim();
+      expect([file('memory', 'memory.limit_in_bytes'), file('pids', 'pids.max'), file('cpu', 'cpu.cfs_quota_us'), file('cpu', 'cpu.cfs_period_us')])
+        .toEqual([String(64 * 1024 * 1024), '50', '20000', '100000']);
+      // resources as JSON on stdin: only what is given changes
+      expect(runSync([...rt.argv(root), 'update', '-r', '-', id], { input: '{"pids":{"limit":40}}' }).code).toBe(0);
+      expect([file('pids', 'pids.max'), file('memory', 'memory.limit_in_bytes')]).toEqual(['40', String(64 * 1024 * 1024)]);
+      const bad = cli('update', '--memory', 'lots', id);
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toMatch(/lots/);
+      expect(file('memory', 'memory.limit_in_bytes')).toBe(String(64 * 1024 * 1024));
+      const ev = cli('events', '--stats', id);
+      expect(ev.code).toBe(0);
+      const doc = JSON.parse(ev.stdout) as { type: string; id: string; data: { memory: { usage: { limit: number; usage: number } }; pids: { current: number; limit: number }; cpu: { usage: { total: number } } } };
+      expect(doc).toMatchObject({ type: 'stats', id, data: { memory: { usage: { limit: 64 * 1024 * 1024 } }, pids: { current: 1, limit: 40 } } });
+      expect(doc.data.memory.usage.usage).toBeGreaterThan(0);
+      expect(doc.data.cpu.usage.total).toBeGreaterThan(0);
+      expect(cli('delete', '-f', id).code).toBe(0);
+      expectNothingLeft(id, path);
     }, T);
 
     it('delete --force removes a running container and its cgroup', () => {
@@ -335,15 +368,16 @@ describe.each(runtimes)('$name', (rt) => {
       cli('delete', '-f', aid);
     }, T);
 
-    it('hooks get the state on stdin: prestart and createRuntime at create, startContainer and poststart at start, poststop at delete', async () => {
+    it('hooks get the state on stdin: prestart, createRuntime (runtime\'s namespaces) and createContainer (container\'s) at create, startContainer and poststart at start, poststop at delete', async () => {
       const out = join(dir, `hooks-${seq}`);
       mkdirSync(out);
-      const hook = (name: string) => ({ path: '/bin/sh', args: ['sh', '-c', `cat > ${out}/${name}`] });
+      // Each hook also records the mount and uts namespaces it ran in.
+      const hook = (name: string) => ({ path: '/bin/sh', args: ['sh', '-c', `cat > ${out}/${name}; readlink /proc/self/ns/mnt /proc/self/ns/uts > ${out}/${name}.ns`] });
       const b = bundle((s) => {
         s.process!.args = ['sleep', '60'];
         s.hooks = {
-          prestart: [hook('prestart')], createRuntime: [hook('createRuntime')], startContainer: [hook('startContainer')],
-          poststart: [hook('poststart')], poststop: [hook('poststop')],
+          prestart: [hook('prestart')], createRuntime: [hook('createRuntime')], createContainer: [hook('createContainer')],
+          startContainer: [hook('startContainer')], poststart: [hook('poststart')], poststop: [hook('poststop')],
         };
         // startContainer hooks run inside the container: let them reach `out`.
         s.mounts!.push({ destination: out, type: 'bind', source: out, options: ['bind', 'rw'] });
@@ -354,6 +388,13 @@ describe.each(runtimes)('$name', (rt) => {
       expect(pre).toMatchObject({ id, bundle: b });
       expect(pre.pid).toBe(state(id).pid);
       expect(existsSync(join(out, 'createRuntime'))).toBe(true);
+      // (its pid: the host's for berth-runtime as the spec's state says, runc gives 1, the pid inside)
+      expect(JSON.parse(readFileSync(join(out, 'createContainer'), 'utf8'))).toMatchObject({ id, bundle: b });
+      const nsOf = (pid: number | 'self') => ['mnt', 'uts'].map((n) => `${n}:[${statSync(`/proc/${pid}/ns/${n}`).ino}]`);
+      const nsLines = (name: string) => readFileSync(join(out, `${name}.ns`), 'utf8').trim().split('\n');
+      expect(nsLines('createRuntime')).toEqual(nsOf('self'));
+      expect(nsLines('createContainer')).toEqual(nsOf(pre.pid));
+      expect(nsOf(pre.pid)).not.toEqual(nsOf('self'));
       expect(existsSync(join(out, 'startContainer'))).toBe(false);
       expect(cli('start', id).code).toBe(0);
       expect(JSON.parse(readFileSync(join(out, 'poststart'), 'utf8'))).toMatchObject({ id });
@@ -375,6 +416,35 @@ describe.each(runtimes)('$name', (rt) => {
         expect(r.code).toBe(0);
       } finally {
         closeSync(fd);
+      }
+    }, T);
+
+    it('NOTIFY_SOCKET: the container reports READY=1 to the caller\'s datagram socket', async () => {
+      // busybox has no sd_notify: the container borrows the host's perl
+      // (perl-base, always on Debian) through read-only binds of /usr, /lib, /lib64.
+      const sock = join(dir, `notify-${seq}.sock`);
+      const receiver = spawn('perl', ['-MSocket', '-e', `socket(S, PF_UNIX, SOCK_DGRAM, 0) or die "socket: $!";
+        bind(S, pack_sockaddr_un($ARGV[0])) or die "bind: $!"; $| = 1; print "bound\\n";
+        my $all = ""; while (defined(recv(S, my $m, 4096, 0))) { $all .= $m . "\\n"; last if $m =~ /READY=1/ } print $all;`, sock],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+      let received = '';
+      receiver.stdout!.on('data', (d: Buffer) => { received += d.toString(); });
+      const receiverDone = new Promise((r) => receiver.once('exit', r));
+      try {
+        await waitFor(() => received.includes('bound'));
+        const b = bundle((s) => {
+          s.process!.args = ['sh', '-c', `echo "socket=$NOTIFY_SOCKET"; /usr/bin/perl -MSocket -e 'socket(S, PF_UNIX, SOCK_DGRAM, 0) or die; send(S, "READY=1", 0, pack_sockaddr_un($ENV{NOTIFY_SOCKET})) or die "send: $!"; print "sent\\n"'`];
+          for (const d of ['/usr', '/lib', '/lib64']) s.mounts!.push({ destination: d, type: 'bind', source: d, options: ['rbind', 'ro'] });
+        });
+        const id = newId();
+        const r = runSync([...rt.argv(root), 'run', '-b', b, id], { env: { ...process.env, NOTIFY_SOCKET: sock } });
+        // (berth-runtime binds the caller's socket at its own path; runc 1.1 proxies it through /run/notify/notify.sock)
+        expect(r.stdout).toMatch(/^socket=\/\S+\nsent\n$/);
+        expect(r.code).toBe(0);
+        await waitFor(() => received.includes('READY=1'));
+      } finally {
+        receiver.kill('SIGKILL');
+        await receiverDone;
       }
     }, T);
 
@@ -520,6 +590,20 @@ describe('berth-runtime beyond runc', () => {
     rmSync(dir, { recursive: true, force: true });
   });
   const cli = (...args: string[]) => runSync([...rt.argv(root), ...args]);
+
+  it('a time namespace with linux.timeOffsets moves the container\'s boottime and monotonic clocks (runc 1.1 has no time namespaces)', () => {
+    const b = writeBundle(join(dir, 'timens'), { ...defaultSpec(rootfs), process: { ...defaultSpec(rootfs).process!, args: ['cat', '/proc/uptime'] } });
+    const spec = JSON.parse(readFileSync(join(b, 'config.json'), 'utf8')) as RuntimeSpec & { linux: { timeOffsets?: unknown } };
+    spec.linux!.namespaces!.push({ type: 'time' });
+    spec.linux.timeOffsets = { boottime: { secs: 86400 * 365, nanosecs: 0 }, monotonic: { secs: 3600, nanosecs: 0 } };
+    writeBundle(b, spec);
+    const hostUptime = Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+    const r = cli('run', '-b', b, 'timens');
+    expect(r.stderr).toBe('');
+    const uptime = Number(r.stdout.split(' ')[0]);
+    expect(uptime - hostUptime).toBeGreaterThan(86400 * 365 - 60);
+    expect(uptime - hostUptime).toBeLessThan(86400 * 365 + 60);
+  }, 60_000);
 
   it('sets the domainname (runc 1.1 ignores it)', () => {
     const spec = defaultSpec(rootfs);

@@ -8,6 +8,8 @@
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { openCgroup, type Cgroup } from '@berth/cgroups';
+import { BestEffortCgroup } from './rootless-cgroup.ts';
+import { isRootlessCaller } from './rootless-state.ts';
 import { containerDir } from './state.ts';
 
 export type { Cgroup };
@@ -19,6 +21,8 @@ function selfFile(id: string): string {
 /** At create: remember where the creator was, then open (the caller creates it). */
 export function newContainerCgroup(cgroupsPath: string | undefined, id: string): Cgroup {
   copyFileSync('/proc/self/cgroup', selfFile(id));
+  // An ordinary user may have no cgroup to write: limits become best-effort (rootless-cgroup.ts).
+  if (isRootlessCaller()) return new BestEffortCgroup({ path: cgroupsPath || undefined, id, selfCgroupFile: selfFile(id) });
   return containerCgroup(cgroupsPath, id);
 }
 

@@ -1,27 +1,36 @@
 import { runMain } from '@berth/cli-kit';
 import { parseGlobals } from './globals.ts';
-import { CreateCommand } from './commands/create.ts';
-import { DeleteCommand } from './commands/delete.ts';
-import { ExecCommand } from './commands/exec.ts';
-import { FeaturesCommand } from './commands/features.ts';
-import { KillCommand } from './commands/kill.ts';
-import { ListCommand } from './commands/list.ts';
-import { PauseCommand, ResumeCommand } from './commands/pause.ts';
-import { PsCommand } from './commands/ps.ts';
-import { RunCommand } from './commands/run.ts';
-import { SpecCommand } from './commands/spec.ts';
-import { StartCommand } from './commands/start.ts';
-import { StateCommand } from './commands/state.ts';
 
 const argv = parseGlobals(process.argv.slice(2));
 
-const all = [CreateCommand, StartCommand, StateCommand, KillCommand, DeleteCommand, RunCommand, ExecCommand, ListCommand,
-  PsCommand, SpecCommand, FeaturesCommand, PauseCommand, ResumeCommand];
+type Loader = () => Promise<Parameters<typeof runMain>[0][number]>;
 
-// clipanion compiles one state machine over every registered command's
-// options, which costs more than the rest of a `start` or `state`: register
-// only the command the verb names (all of them for help and unknown verbs).
+// Each verb's command class is loaded on demand: in the bundle the other
+// verbs' modules are then never evaluated. clipanion compiles one state machine over every
+// registered command's options, which costs more than the rest of a `start` or
+// `state`: register only the command the verb names (all of them for help and
+// unknown verbs).
+const commands: Record<string, Loader> = {
+  create: async () => (await import('./commands/create.ts')).CreateCommand,
+  start: async () => (await import('./commands/start.ts')).StartCommand,
+  state: async () => (await import('./commands/state.ts')).StateCommand,
+  kill: async () => (await import('./commands/kill.ts')).KillCommand,
+  delete: async () => (await import('./commands/delete.ts')).DeleteCommand,
+  run: async () => (await import('./commands/run.ts')).RunCommand,
+  exec: async () => (await import('./commands/exec.ts')).ExecCommand,
+  list: async () => (await import('./commands/list.ts')).ListCommand,
+  ps: async () => (await import('./commands/ps.ts')).PsCommand,
+  spec: async () => (await import('./commands/spec.ts')).SpecCommand,
+  features: async () => (await import('./commands/features.ts')).FeaturesCommand,
+  pause: async () => (await import('./commands/pause.ts')).PauseCommand,
+  resume: async () => (await import('./commands/pause.ts')).ResumeCommand,
+  update: async () => (await import('./commands/update.ts')).UpdateCommand,
+  events: async () => (await import('./commands/events.ts')).EventsCommand,
+};
+commands.ls = commands.list!;
+
 const verb = argv[0];
-const one = all.find((c) => c.paths?.some((p) => p[0] === verb));
+const one = verb !== undefined && Object.hasOwn(commands, verb) ? commands[verb] : undefined;
+const selected = one ? [await one()] : [...new Set(await Promise.all(Object.values(commands).map((load) => load())))];
 
-void runMain(one ? [one] : all, { binaryName: 'berth-runtime', binaryLabel: 'berth-runtime: an OCI runtime with runc\'s command line' }, argv);
+void runMain(selected, { binaryName: 'berth-runtime', binaryLabel: 'berth-runtime: an OCI runtime with runc\'s command line' }, argv);

@@ -4,8 +4,8 @@
  * object and hands the rest of argv to clipanion.
  */
 import { appendFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { log } from '@berth/cli-kit';
+import { defaultStateRoot } from './rootless-state.ts';
 
 export interface GlobalOptions {
   root: string;
@@ -19,8 +19,7 @@ export interface GlobalOptions {
 export const DEFAULT_ROOT = '/run/berth/runtime';
 
 export const globals: GlobalOptions = {
-  root: process.env.BERTH_RUNTIME_ROOT ?? (typeof process.geteuid === 'function' && process.geteuid() !== 0 && process.env.XDG_RUNTIME_DIR
-    ? join(process.env.XDG_RUNTIME_DIR, 'berth', 'runtime') : DEFAULT_ROOT),
+  root: process.env.BERTH_RUNTIME_ROOT ?? defaultStateRoot(),
   logFormat: 'text',
   debug: false,
   systemdCgroup: false,

@@ -11,7 +11,7 @@
  *   sync 4. <- Continue      (create)
  *   sync 5. -> InitReady | ExecFailed(reason)
  */
-import { closeSync, constants as fsConstants, openSync, readlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, readlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { BerthError } from '@berth/cli-kit';
 import { OCI_RUNTIME_VERSION, type Process } from '@berth/oci-spec';
 import * as sys from '@berth/sys';
@@ -32,6 +32,9 @@ const unshareFlags: Record<string, number> = {
   cgroup: sys.CLONE_NEWCGROUP, time: sys.CLONE_NEWTIME,
 };
 
+/** This process's pid in the host's pid namespace (what the state JSON says). */
+let hostPid = 0;
+
 export async function initProcess(): Promise<never> {
   // No container process may open this one through /proc while it holds
   // host fds: non-dumpable makes /proc/PID/{fd,root,exe,mem} root-only.
@@ -48,7 +51,8 @@ export async function initProcess(): Promise<never> {
     /* sync 1. */
     // /proc is still the host's procfs here, so /proc/self names the host pid
     // even inside a new pid namespace.
-    await chan.send({ type: 'Hello', pid: Number(readlinkSync('/proc/self')) });
+    hostPid = Number(readlinkSync('/proc/self'));
+    await chan.send({ type: 'Hello', pid: hostPid });
     /* sync 2. */
     const setup = await chan.next();
     if (setup?.type !== 'Setup') throw new BerthError('E_SYNC', 'init: the runtime went away before setup');
@@ -76,8 +80,30 @@ function joinNamespaces(setup: SetupMessage): void {
   let flags = 0;
   for (const t of setup.unshare) flags |= unshareFlags[t] ?? 0;
   if (flags) sys.unshare(flags);
+  if (setup.unshare.includes('time')) writeTimeOffsets(setup);
   const mnt = setup.joinFds.mount;
   if (mnt !== undefined) sys.joinMountNamespace(mnt, 'mount namespace');
+}
+
+/**
+ * linux.timeOffsets of a new time namespace (time_namespaces(7)): written to
+ * /proc/self/timens_offsets, which describes the namespace this process's
+ * children (and, since Linux 5.11, its own next execve) enter, and is only
+ * writable while no process lives in it: so right after unshare.
+ */
+function writeTimeOffsets(setup: SetupMessage): void {
+  const offsets = (setup.spec.linux as { timeOffsets?: Record<string, { secs?: number; nanosecs?: number }> } | undefined)?.timeOffsets ?? {};
+  const lines = Object.entries(offsets).map(([clock, o]) => {
+    if (clock !== 'monotonic' && clock !== 'boottime') throw new BerthError('E_CONFIG', `config.json: linux.timeOffsets.${clock}: only monotonic and boottime can be offset`);
+    return `${clock} ${Math.trunc(o.secs ?? 0)} ${Math.trunc(o.nanosecs ?? 0)}\n`;
+  });
+  for (const line of lines) {
+    try {
+      writeFileSync('/proc/self/timens_offsets', line);
+    } catch (err) {
+      throw new BerthError('E_TIMENS', `write /proc/self/timens_offsets (${line.trim()}): ${(err as NodeJS.ErrnoException).code ?? err}`);
+    }
+  }
 }
 
 /** Load the shared libraries the last steps need while the host's files are still visible. */
@@ -116,6 +142,13 @@ async function createStage(chan: InitChannel, setup: SetupMessage, markReady: ()
   /* sync 4. */
   const cont = await chan.next();
   if (cont?.type !== 'Continue') throw new BerthError('E_SYNC', 'init: the runtime went away during hooks');
+  // createContainer hooks: after createRuntime, before pivot_root, in the
+  // container's namespaces (config.md#createcontainer-hooks), so from here;
+  // their paths still resolve in the runtime's tree.
+  runHooks(spec.hooks, 'createContainer', {
+    ociVersion: OCI_RUNTIME_VERSION, id: setup.id, status: 'creating', pid: hostPid, bundle: setup.bundle,
+    ...(spec.annotations ? { annotations: spec.annotations } : {}),
+  });
   if (spec.hostname !== undefined && ns.has('uts')) sys.sethostname(spec.hostname);
   if (spec.domainname !== undefined && ns.has('uts')) sys.setdomainname(spec.domainname);
   enterRootfs(ctx, setup.noPivot);
@@ -141,14 +174,19 @@ async function createStage(chan: InitChannel, setup: SetupMessage, markReady: ()
 async function execStage(chan: InitChannel, setup: SetupMessage, markReady: () => void): Promise<void> {
   const proc = setup.process!;
   preloadLibraries(setup);
+  // The console socket is a host path, gone once the container's mount
+  // namespace is joined; an O_PATH fd keeps its inode reachable, and
+  // connect(2) to /proc/self/fd/N follows it to the socket.
+  const consoleSocket = proc.terminal && setup.consoleSocket ? openSync(setup.consoleSocket, O_PATH | O_CLOEXEC) : undefined;
   joinNamespaces(setup);
   let consoleFd: number | undefined;
-  if (proc.terminal && setup.consoleSocket) {
+  if (consoleSocket !== undefined) {
     const pty = sys.openPty('/dev/pts/ptmx', '/dev/pts');
     if (proc.consoleSize) sys.setWindowSize(pty.master, proc.consoleSize.height, proc.consoleSize.width);
     consoleFd = openSync(pty.slavePath, fsConstants.O_RDWR | fsConstants.O_NOCTTY);
-    sys.sendFd(setup.consoleSocket, pty.master);
+    sys.sendFd(`/proc/self/fd/${consoleSocket}`, pty.master);
     closeSync(pty.master);
+    closeSync(consoleSocket);
   }
   chdirTo(proc.cwd);
   const plan = planExec(proc, setup.extraEnv);

@@ -17,6 +17,8 @@ import { loadBundle } from './bundle.ts';
 import { containerCgroup, newContainerCgroup, type Cgroup } from './cgroup.ts';
 import { Channel } from './channel.ts';
 import { runHooks } from './hooks.ts';
+import { nsenterCredentialFlags, openInitBinary, userNamespacesHint, writeIdMapsRootless } from './rootless.ts';
+import { isRootlessCaller } from './rootless-state.ts';
 import type { InitMessage, MainMessage, SetupMessage } from './messages.ts';
 import {
   claimId, fifoPath, isAlive, loadRecord, procStat, removeContainerDir, saveRecord, statusOf, writeFileAtomicSync,
@@ -93,6 +95,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     const cgroupsPath = spec.linux?.cgroupsPath ?? '';
     const cgroup = newContainerCgroup(cgroupsPath, opts.id);
     cgroup.create();
+    step('cgroup made');
     cleanup.add('remove cgroup', () => cgroup.destroy());
     const namespaces = spec.linux?.namespaces ?? [];
     // Namespaces joined by path other than user and pid: the init joins them
@@ -136,7 +139,7 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     const creating = stateFor({ id: opts.id, bundle, config: spec }, 'creating', initPid);
     runHooks(spec.hooks, 'prestart', creating);
     runHooks(spec.hooks, 'createRuntime', creating);
-    runHooks(spec.hooks, 'createContainer', creating);
+    // createContainer hooks run in the init, inside the container's namespaces.
     /* sync 4. */
     await channel.send({ type: 'Continue' });
     /* sync 5. */
@@ -216,7 +219,7 @@ function setupMessage(
 function launchInit(o: {
   join: Namespace[]; create: string[]; preserveFds: number; extraFds?: number[];
 }): { launcher: ChildProcess; channel: MainChannel; fdBase: number } {
-  const exeFd = sys.openReadonlyClone(process.execPath);
+  const exeFd = openInitBinary(process.execPath);
   const syncIndex = 3 + o.preserveFds;
   const exeIndex = syncIndex + 1;
   const stdio: StdioOptions = ['inherit', 'inherit', 'inherit'];
@@ -225,22 +228,27 @@ function launchInit(o: {
   const chain: string[] = [];
   const preNode = (t: string) => t === 'user' || t === 'pid';
   const joins = o.join.filter((n) => preNode(n.type));
-  if (joins.length > 0) chain.push('nsenter', ...joins.map((n) => `--${n.type}=${n.path}`), '--');
   const creates = o.create.filter(preNode);
+  const newPidNs = creates.includes('pid') || joins.some((n) => n.type === 'pid');
+  // nsenter forks by default after joining a pid namespace and stays as the
+  // child's parent; --no-fork leaves the fork to setsid below.
+  if (joins.length > 0) chain.push('nsenter', ...joins.map((n) => `--${n.type}=${n.path}`), ...nsenterCredentialFlags(joins), ...(newPidNs ? ['--no-fork'] : []), '--');
   if (creates.length > 0) chain.push('unshare', ...creates.map((t) => `--${t}`), '--');
-  if (creates.includes('pid')) {
-    // A new pid namespace takes a fork. `unshare --fork` would stay as the
-    // init's parent and (util-linux 2.38) turns a death by signal into exit 1;
-    // `setsid -f` forks and leaves, so the init is re-parented to this
-    // process (a child subreaper) and `run` can waitid() its real status, and
-    // after a detached create to whoever reaps for the caller, as with runc.
+  if (newPidNs) {
+    // A (new or joined) pid namespace takes a fork. `unshare --fork` or
+    // nsenter's own fork would stay as the init's parent (and util-linux 2.38
+    // turns a death by signal into exit 1); `setsid -f` forks and leaves, so
+    // the process is re-parented to this one (a child subreaper) and `run` or
+    // `exec` can waitid() its real status, and after a detached create or
+    // exec to whoever reaps for the caller (conmon, containerd's shim), as
+    // with runc: they wait for the pid in the pid file as their own child.
     sys.setChildSubreaper();
     chain.push('setsid', '-f');
   }
   chain.push(`/proc/self/fd/${exeIndex}`, ...initNodeFlags, initScript());
   const launcher = spawn(chain[0]!, chain.slice(1), {
     stdio,
-    env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', BERTH_INIT_SYNC_FD: String(syncIndex), BERTH_INIT_EXE_FD: String(exeIndex) },
+    env: { UV_THREADPOOL_SIZE: '1', PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', BERTH_INIT_SYNC_FD: String(syncIndex), BERTH_INIT_EXE_FD: String(exeIndex) },
   });
   closeSync(exeFd);
   launcher.on('error', () => { /* reported through the closed channel */ });
@@ -248,8 +256,14 @@ function launchInit(o: {
   return { launcher, channel, fdBase: exeIndex + 1 };
 }
 
-/** V8 flags that keep the waiting init small and its thread count low. */
-const initNodeFlags = ['--max-semi-space-size=1', '--v8-pool-size=1', '--stack-size=984'];
+/**
+ * V8 flags that keep the waiting init small and its thread count low (pids.max
+ * counts them): a small young generation, one V8 worker, and no JIT — the init
+ * runs its code about once, and without code space it holds ~1.8 MB less
+ * (--no-expose-wasm: --jitless would otherwise warn on the container's stderr).
+ * UV_THREADPOOL_SIZE=1 in its environment: libuv's pool would add four threads.
+ */
+const initNodeFlags = ['--max-semi-space-size=1', '--v8-pool-size=1', '--stack-size=984', '--jitless', '--no-expose-wasm'];
 
 function initScript(): string {
   return fileURLToPath(new URL('./init.js', import.meta.url));
@@ -289,11 +303,13 @@ function newUserNamespace(uid: IdMapping[], gid: IdMapping[]): { process: ChildP
   while (pid === undefined || nsInode(path) === ours) {
     if (Date.now() > deadline || holder.exitCode !== null) {
       killLauncher(holder);
-      throw new BerthError('E_USERNS', 'unshare --user: no new user namespace appeared');
+      throw new BerthError('E_USERNS', `unshare --user: no new user namespace appeared${userNamespacesHint()}`);
     }
     sleepMs(1);
   }
-  writeIdMaps(pid!, uid, gid);
+  // An ordinary user maps its subordinate range through newuidmap/newgidmap.
+  if (isRootlessCaller()) writeIdMapsRootless(pid!, uid, gid);
+  else writeIdMaps(pid!, uid, gid);
   return { process: holder, path };
 }
 

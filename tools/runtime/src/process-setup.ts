@@ -17,6 +17,7 @@ import { BerthError } from '@berth/cli-kit';
 import type { Process, Seccomp } from '@berth/oci-spec';
 import { loadSeccomp } from '@berth/seccomp';
 import * as sys from '@berth/sys';
+import { setgroupsUnlessDenied } from './rootless.ts';
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -113,7 +114,7 @@ export const kernel: ProcessSyscalls = {
   loadSeccomp: (p) => { loadSeccomp(p); },
   dropBoundingSet: sys.dropBoundingSet,
   setKeepCaps: sys.setKeepCaps,
-  setgroups: sys.setgroups,
+  setgroups: setgroupsUnlessDenied,
   setresgid: sys.setresgid,
   setresuid: sys.setresuid,
   capset: sys.capset,

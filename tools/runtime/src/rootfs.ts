@@ -11,6 +11,7 @@ import type { Device, Mount, RuntimeSpec } from '@berth/oci-spec';
 import * as sys from '@berth/sys';
 import { parseMountOptions, propagationFlags } from './mount-options.ts';
 import { secureJoin } from './paths.ts';
+import { mountRootfsFromAnnotation } from './rootless.ts';
 
 export interface RootfsContext {
   spec: RuntimeSpec;
@@ -45,6 +46,8 @@ function remount(target: string, flags: number): void {
 export function prepareRoot(ctx: RootfsContext): void {
   const prop = ctx.spec.linux?.rootfsPropagation;
   sys.mount(null, '/', null, sys.MS_REC | (prop ? propagationFlags[prop]! | sys.MS_REC : sys.MS_SLAVE));
+  // A rootless bundle's overlay, mounted here in the container's own namespaces (rootless.ts).
+  mountRootfsFromAnnotation(ctx.spec, ctx.rootfs);
   sys.mount(ctx.rootfs, ctx.rootfs, null, sys.MS_BIND | sys.MS_REC);
 }
 

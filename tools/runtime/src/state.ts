@@ -7,10 +7,10 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, openSync, writeSync, fsyncSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { BerthError } from '@berth/cli-kit';
 import { OCI_RUNTIME_VERSION, type ContainerState, type RuntimeSpec } from '@berth/oci-spec';
 import { globals } from './globals.ts';
+import { isRootlessCaller, makePrivateStateRoot } from './rootless-state.ts';
 
 export interface ContainerRecord {
   ociVersion: string;
@@ -57,6 +57,8 @@ export function stateFile(id: string): string {
 /** Make the container's directory; fails when one with this id exists. */
 export function claimId(id: string): string {
   checkId(id);
+  // An ordinary user's state root is private: no other user may list, kill or delete.
+  if (isRootlessCaller()) makePrivateStateRoot(globals.root);
   mkdirSync(globals.root, { recursive: true, mode: 0o711 });
   const dir = containerDir(id);
   try {
@@ -68,8 +70,12 @@ export function claimId(id: string): string {
   return dir;
 }
 
+let tmpSeq = 0;
+
 export function writeFileAtomicSync(path: string, data: string): void {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  // pid + sequence is unique among live writers (no node:crypto: loading it
+  // costs every command a few milliseconds of start-up).
+  const tmp = `${path}.tmp-${process.pid}-${++tmpSeq}`;
   const fd = openSync(tmp, 'wx', 0o600);
   try {
     writeSync(fd, data);

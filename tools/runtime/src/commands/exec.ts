@@ -36,7 +36,7 @@ export class ExecCommand extends RuntimeCommand {
     });
     if (this.detach) return undefined;
     const stop = forwardSignals(pid);
-    process.exitCode = await waitExit(launcher, launcher.pid!);
+    process.exitCode = await waitExit(launcher, pid);
     stop();
     return undefined;
   }

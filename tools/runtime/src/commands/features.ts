@@ -31,6 +31,7 @@ export class FeaturesCommand extends RuntimeCommand {
         },
         apparmor: { enabled: false },
         selinux: { enabled: false },
+        intelRdt: { enabled: false },
       },
       annotations: { 'org.opencontainers.runtime-spec.features.name': 'berth-runtime' },
     };

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Rootless containers (issue 12): as an ordinary user with a subordinate
+# range, `berth-runtime run` of busybox `true` from a bundle prepared once
+# (berth-pull | berth-store prepare | berth-bundle) against rootless
+# `podman run --rm --network none` of the same image, same user, one
+# hyperfine run run by that user. Medians and the ratio.
+#
+# Needs root only to make the user (useradd + a range in /etc/subuid and
+# /etc/subgid) and remove it again. podman runs with runc: crun 1.8 refuses
+# this cgroup v1/v2 hybrid host. The --ulimit flags: podman asks for more
+# open files and processes than the caller's hard limits (see bench/runtime.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+RUNS=${RUNS:-15}
+if [ "$(id -u)" != 0 ]; then echo "rootless bench: run as root (it creates and removes its own user)" >&2; exit 1; fi
+WORK=$(mktemp -d /tmp/berth-bench-rootless.XXXXXX)
+chmod 755 "$WORK"
+USER_NAME="brbench$$"
+registry_pid=""
+
+cleanup() {
+  if id -u "$USER_NAME" >/dev/null 2>&1; then
+    uid=$(id -u "$USER_NAME")
+    # podman leaves a pause process holding the user's namespace: end it by its pid file.
+    for f in "/tmp/podman-run-$uid/libpod/tmp/pause.pid" "/tmp/storage-run-$uid/libpod/tmp/pause.pid"; do
+      [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+    done
+    rm -rf "/tmp/berth-run-$uid" "/tmp/podman-run-$uid" "/tmp/storage-run-$uid" "/tmp/containers-user-$uid"
+    userdel -r "$USER_NAME" >/dev/null 2>&1 || true
+    sed -i "/^$USER_NAME:/d" /etc/subuid /etc/subgid
+  fi
+  if [ -n "$registry_pid" ]; then kill "$registry_pid" 2>/dev/null || true; wait "$registry_pid" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# The image: busybox-static in a local registry, as test/demo.sh builds it.
+. "$REPO/test/lib/registry.sh"
+start_registry "$WORK"
+(cd "$REPO" && npx esbuild test/demo/seed.ts --bundle --platform=node --format=esm \
+  --outfile="$WORK/seed.mjs" --external:koffi --log-level=warning \
+  --banner:js="import{createRequire as __r}from'node:module';const require=__r(import.meta.url);")
+node "$WORK/seed.mjs" "$WORK/layout" >/dev/null
+IMAGE="127.0.0.1:$port/library/busybox:latest"
+skopeo copy --quiet --dest-tls-verify=false "oci:$WORK/layout:busybox:latest" "docker://$IMAGE"
+
+# The user, with a range of its own, as the guide's rootless article sets it up.
+useradd -m -s /bin/sh -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 "$USER_NAME"
+usermod --add-subuids 700000-765535 --add-subgids 700000-765535 "$USER_NAME"
+HOME_DIR=$(getent passwd "$USER_NAME" | cut -d: -f6)
+as_user() { runuser -u "$USER_NAME" -- env -i PATH="$PATH" HOME="$HOME_DIR" LANG=C.UTF-8 "$@"; }
+
+# Prepared once: the bundle for berth, the image in podman's store.
+as_user node "$REPO/tools/puller/bin/berth-pull.js" --tls-verify=false "$IMAGE" >/dev/null 2>&1
+as_user sh -c "cd ~ && node '$REPO/tools/layer-store/bin/berth-store.js' prepare bench --image '$IMAGE' \
+  | node '$REPO/tools/bundle-generator/bin/berth-bundle.js' --name bench --network none - -- true" >"$WORK/bundle.json" 2>/dev/null
+BUNDLE=$(jq -r .bundle "$WORK/bundle.json")
+as_user podman pull --quiet --tls-verify=false "$IMAGE" >/dev/null 2>&1
+
+BERTH="node $REPO/tools/runtime/bin/berth-runtime.js run --bundle $BUNDLE bench"
+PODMAN="podman --runtime runc run --rm --network none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 $IMAGE true"
+as_user sh -c "$BERTH" 2>/dev/null || { echo "berth-runtime run failed as $USER_NAME:" >&2; as_user sh -c "$BERTH" >&2; exit 1; }
+as_user sh -c "$PODMAN" || { echo "rootless podman failed as $USER_NAME" >&2; exit 1; }
+
+chmod 777 "$WORK"
+as_user hyperfine --runs "$RUNS" --warmup 2 --export-json "$WORK/rootless.json" \
+  -n 'berth-runtime run (rootless)' "$BERTH 2>/dev/null" \
+  -n 'podman run --rm --network none (rootless)' "$PODMAN" >/dev/null
+b=$(jq -r '.results[0].median * 1000 | floor' "$WORK/rootless.json")
+p=$(jq -r '.results[1].median * 1000 | floor' "$WORK/rootless.json")
+printf '%-44s median %5d ms\n' 'berth-runtime run true (rootless)' "$b"
+printf '%-44s median %5d ms\n' 'podman run --rm --network none true (rootless)' "$p"
+printf 'ratio berth/podman: %s\n' "$(echo "scale=2; $b / $p" | bc)"
