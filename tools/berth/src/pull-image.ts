@@ -8,7 +8,7 @@ import type { EngineEnv } from '@berth/engine';
  */
 export async function pullImage(env: EngineEnv, ref: string, opts: { insecure: boolean; quiet: boolean; creds?: string }): Promise<{ reference: string; manifest: string; config: string }> {
   const { findCredentials, parseCredsFlag } = await import('@berth/registry');
-  const { pullImage: pull } = await import('../../puller/src/pull.ts');
+  const { pullImage: pull } = await import('@berth/puller/pull');
   const reference = parseReference(ref);
   // The loopback registries of tests and demos speak plain HTTP, as podman allows for them only with --tls-verify=false.
   const credentials = opts.creds !== undefined ? parseCredsFlag(opts.creds) : await findCredentials(reference.registry, reference.repository, {});

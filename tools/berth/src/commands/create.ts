@@ -1,15 +1,11 @@
-import { readFileSync } from 'node:fs';
 import { Command, Option, log } from '@berth/cli-kit';
 import {
   EngineError, mark, paths, readRecord,
   type ContainerRecord, type RestartPolicy,
 } from '@berth/engine';
 import type { ResolvedImage } from '@berth/snapshots';
-import {
-  mergeEnv, parseCapability, parseCpus, parseEntrypoint, parseEnvFile, parseEnvFlag, parseMemory, parseMountFlag,
-  parseNetwork, parsePidsLimit, parseSecurityOpt, parseSysctl, parseTmpfs, parseUlimit, parseUserSpec, parseVolume, parseWorkdir,
-} from '../../../bundle-generator/src/options.ts';
-import type { BundleOptions } from '../../../bundle-generator/src/spec.ts';
+import { bundleOptionsFromFlags } from '@berth/bundle-generator/flags';
+import type { BundleOptions } from '@berth/bundle-generator/spec';
 import { EngineCommand, lifecycle, shq } from '../base.ts';
 import { pullImage } from '../pull-image.ts';
 
@@ -67,49 +63,14 @@ export abstract class ContainerCreateCommand extends EngineCommand {
   abstract get verb(): string;
 
   bundleOptions(): BundleOptions {
-    const readText = (f: string) => {
-      try { return readFileSync(f, 'utf8'); } catch { throw new EngineError('E_USAGE', `open ${f}: no such file or directory`); }
-    };
-    const env = mergeEnv(
-      this.envFile.flatMap((f) => parseEnvFile(readText(f), f, process.env)),
-      this.env_.map((e) => parseEnvFlag(e, '-e/--env', process.env)).filter((e): e is string => e !== undefined),
-      this.tty ? ['TERM=xterm'] : [],
-    );
-    const security = parseSecurityOpt(this.securityOpt);
-    let seccomp: BundleOptions['seccomp'];
-    if (security.seccomp === 'unconfined') seccomp = 'unconfined';
-    else if (security.seccomp !== undefined) seccomp = { profile: JSON.parse(readText(security.seccomp)) as never, source: security.seccomp };
-    const network = this.network === undefined ? undefined : parseNetwork(this.network);
-    const split = (xs: string[]) => xs.flatMap((x) => x.split(',')).filter((x) => x !== '');
-    const sysctls: Record<string, string> = {};
-    for (const s of this.sysctl) {
-      const [k, v] = parseSysctl(s, { hostNetwork: network?.mode === 'host', hostIpc: false });
-      sysctls[k] = v;
-    }
-    if (this.user !== undefined) parseUserSpec(this.user, '-u/--user');
-    const options: BundleOptions = {
-      env,
-      entrypoint: this.entrypoint === undefined ? undefined : parseEntrypoint(this.entrypoint),
-      command: this.args.slice(1),
-      workdir: this.workdir === undefined ? undefined : parseWorkdir(this.workdir),
-      user: this.user,
-      mounts: [...this.volume.map(parseVolume), ...this.mount.map(parseMountFlag), ...this.tmpfs.map(parseTmpfs)],
-      readOnly: this.readOnly,
-      hostname: this.hostname,
-      capAdd: split(this.capAdd).map((c) => parseCapability(c, '--cap-add')),
-      capDrop: split(this.capDrop).map((c) => parseCapability(c, '--cap-drop')),
-      privileged: this.privileged,
-      noNewPrivileges: security.noNewPrivileges,
-      seccomp,
-      memory: this.memory === undefined ? undefined : parseMemory(this.memory),
-      cpus: this.cpus === undefined ? undefined : parseCpus(this.cpus),
-      pidsLimit: this.pidsLimit === undefined ? undefined : parsePidsLimit(this.pidsLimit),
-      ulimits: this.ulimit.map(parseUlimit),
-      sysctls,
-      network,
-    };
-    if (this.init) options.init = ['/usr/libexec/podman/catatonit', '/usr/bin/catatonit', '/usr/bin/tini'].find((p) => { try { readFileSync(p, { flag: 'r' }).length; return true; } catch { return false; } });
-    return options;
+    return bundleOptionsFromFlags({
+      env: this.env_, envFile: this.envFile, extraEnv: this.tty ? ['TERM=xterm'] : [],
+      entrypoint: this.entrypoint, workdir: this.workdir, user: this.user,
+      volume: this.volume, mount: this.mount, tmpfs: this.tmpfs, readOnly: this.readOnly, hostname: this.hostname,
+      capAdd: this.capAdd, capDrop: this.capDrop, privileged: this.privileged, securityOpt: this.securityOpt,
+      memory: this.memory, cpus: this.cpus, pidsLimit: this.pidsLimit, ulimit: this.ulimit, sysctl: this.sysctl,
+      network: this.network, init: this.init,
+    }, this.args.slice(1));
   }
 
   labels(): Record<string, string> {

@@ -24,16 +24,13 @@ export class PodCreateCommand extends EngineCommand {
   hostname = Option.String('--hostname', { description: 'The pod\'s hostname' });
   infra = Option.String('--infra', { tolerateBoolean: true, description: 'Accepted for podman compatibility (berth pods need no infra container)' });
   override explainPipeline(): string {
-    return `berth-pod --root ${shq(this.env.dataRoot)} create${this.name ? ` --name ${shq(this.name)}` : ''}${this.publish.map((p) => ` --publish ${shq(p)}`).join('')}   # unshare --net --ipc --uts onto namespace files, CNI ADD (bridge, portmap)`;
+    return `berth-pod --run-root ${shq(this.env.runRoot)} create${this.name ? ` --name ${shq(this.name)}` : ''}${this.publish.map((p) => ` --publish ${shq(p)}`).join('')}   # unshare --net --ipc --uts onto namespace files, CNI ADD (bridge, portmap)`;
   }
   async perform(): Promise<number | undefined> {
     const { createPod } = await podLib();
-    // The pod's hostname defaults to its name; the guide's "wp_pod" is not a valid
-    // hostname for hostname(1) (no '_'), so berth passes the nearest valid one.
-    const hostname = this.hostname ?? (this.name !== undefined && !/^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$/.test(this.name) ? this.name.replace(/[^a-zA-Z0-9.-]/g, '-').replace(/^-+|-+$/g, '') || undefined : undefined);
     const doc = await createPod({
       name: this.name, publish: this.publish, network: this.network, runRoot: this.env.runRoot,
-      share: this.share === undefined ? undefined : this.share.split(',').filter((s) => s !== ''), hostname,
+      share: this.share === undefined ? undefined : this.share.split(',').filter((s) => s !== ''), hostname: this.hostname,
     });
     this.out(doc.id);
     return undefined;

@@ -1,18 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import {
-  BerthCommand, BerthError, BerthUsageError, Command, Option, parseStageDocument, readStdinDocument,
+  BerthCommand, BerthUsageError, Command, Option, parseStageDocument, readStdinDocument,
 } from '@berth/cli-kit';
-import { INIT_CANDIDATES } from '../defaults.ts';
 import { checkRootfsDocument, generateBundle, newContainerId, readImageConfigFile, validateId, type RootfsInput } from '../generate.ts';
-import {
-  mergeEnv, parseCapability, parseCpus, parseEntrypoint, parseEnvFile, parseEnvFlag, parseMemory, parseMountFlag,
-  parseNetwork, parsePidsLimit, parseSecurityOpt, parseSysctl, parseTmpfs, parseUlimit, parseVolume, parseWorkdir,
-  parseUserSpec,
-} from '../options.ts';
-import { computeRlimits, readHostLimits } from '../rlimits.ts';
-import type { SeccompProfile } from '../seccomp.ts';
-import type { BundleOptions, PodNamespaces } from '../spec.ts';
+import { bundleOptionsFromFlags, readText } from '../flags.ts';
+import type { PodNamespaces } from '../spec.ts';
 
 export class BundleCommand extends BerthCommand {
   static override paths = [Command.Default];
@@ -99,7 +92,7 @@ run such a bundle.`;
       if (this.imageConfig !== undefined) throw new BerthUsageError('--image-config goes with --rootfs DIR; a rootfs document names its image itself');
     }
     if (rootfsArg === '-' && this.pod === '-') throw new BerthUsageError('--pod - and ROOTFS_JSON - cannot both read stdin');
-    const options = this.parseOptions(positional);
+    const options = bundleOptionsFromFlags(this, positional);
     const id = validateId(this.name ?? newContainerId());
 
     if (this.rootfsDir !== undefined) {
@@ -121,82 +114,6 @@ run such a bundle.`;
     const dataRoot = this.root ?? envRoot ?? docRoot ?? this.dataRoot;
     return generateBundle({ input, options, id, bundleDir: this.bundleDir, dataRoot });
   }
-
-  private parseOptions(command: string[]): BundleOptions {
-    const env = mergeEnv(
-      this.envFile.flatMap((f) => parseEnvFile(readText(f, '--env-file'), f, process.env)),
-      this.env.map((e) => parseEnvFlag(e, '-e/--env', process.env)).filter((e): e is string => e !== undefined),
-    );
-    const security = parseSecurityOpt(this.securityOpt);
-    let seccomp: BundleOptions['seccomp'];
-    if (security.seccomp === 'unconfined') seccomp = 'unconfined';
-    else if (security.seccomp !== undefined) seccomp = { profile: readSeccompProfile(security.seccomp), source: security.seccomp };
-    const network = this.network === undefined ? undefined : parseNetwork(this.network);
-    if (network?.mode === 'ns' && !existsSync(network.path)) throw new BerthUsageError(`--network ns:${network.path}: no such namespace file`);
-    const splitList = (xs: string[]) => xs.flatMap((x) => x.split(',')).filter((x) => x !== '');
-    const sysctls: Record<string, string> = {};
-    for (const s of this.sysctl) {
-      const [k, v] = parseSysctl(s, { hostNetwork: network?.mode === 'host', hostIpc: false });
-      sysctls[k] = v;
-    }
-    if (this.user !== undefined) parseUserSpec(this.user, '-u/--user');
-    const options: BundleOptions = {
-      env,
-      entrypoint: this.entrypoint === undefined ? undefined : parseEntrypoint(this.entrypoint),
-      command,
-      workdir: this.workdir === undefined ? undefined : parseWorkdir(this.workdir),
-      user: this.user,
-      mounts: [...this.volume.map(parseVolume), ...this.mount.map(parseMountFlag), ...this.tmpfs.map(parseTmpfs)],
-      readOnly: this.readOnly,
-      hostname: this.hostname,
-      capAdd: splitList(this.capAdd).map((c) => parseCapability(c, '--cap-add')),
-      capDrop: splitList(this.capDrop).map((c) => parseCapability(c, '--cap-drop')),
-      privileged: this.privileged,
-      noNewPrivileges: security.noNewPrivileges,
-      seccomp,
-      memory: this.memory === undefined ? undefined : parseMemory(this.memory),
-      cpus: this.cpus === undefined ? undefined : parseCpus(this.cpus),
-      pidsLimit: this.pidsLimit === undefined ? undefined : parsePidsLimit(this.pidsLimit),
-      ulimits: this.ulimit.map(parseUlimit),
-      sysctls,
-      network,
-    };
-    if (this.init || this.initPath !== undefined) options.init = findInit(this.initPath);
-    // Check --ulimit against the caller's hard limits now, before a rootfs is mounted.
-    computeRlimits(options.ulimits, readHostLimits());
-    return options;
-  }
-}
-
-function readText(path: string, flag: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new BerthUsageError(`${flag} ${path}: no such file`);
-    throw new BerthError('E_INPUT', `read ${path}: ${code ?? String(err)}`);
-  }
-}
-
-function readSeccompProfile(path: string): SeccompProfile {
-  const text = readText(path, '--security-opt seccomp=');
-  try {
-    const v = JSON.parse(text) as SeccompProfile;
-    if (typeof v !== 'object' || v === null || typeof v.defaultAction !== 'string') throw new Error('no defaultAction');
-    return v;
-  } catch (err) {
-    throw new BerthUsageError(`--security-opt seccomp=${path}: not a seccomp profile: ${(err as Error).message}`);
-  }
-}
-
-function findInit(explicit: string | undefined): string {
-  if (explicit !== undefined) {
-    if (!existsSync(explicit)) throw new BerthUsageError(`--init-path ${explicit}: no such file`);
-    return explicit;
-  }
-  const found = INIT_CANDIDATES.find((p) => existsSync(p));
-  if (!found) throw new BerthError('E_INIT', `--init: no init binary found (looked for ${INIT_CANDIDATES.join(', ')}); install catatonit or pass --init-path`);
-  return found;
 }
 
 /**
