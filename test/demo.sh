@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The main job, end to end, on a fresh machine after `make deps build`
-# (`make demo` runs this). Today: build a busybox image locally, serve it from
-# a loopback registry, pull it with berth-pull, unpack it onto an overlayfs
-# snapshot with berth-store, turn it into an OCI bundle with berth-bundle and
-# run it with berth-runtime. Steps 4-6 need root (overlayfs, namespaces).
+# (`make demo` runs this). First the stages by hand: build a busybox image
+# locally, serve it from a loopback registry, pull it with berth-pull, unpack
+# it onto an overlayfs snapshot with berth-store, turn it into an OCI bundle
+# with berth-bundle and run it with berth-runtime. Then the same parts composed
+# by `berth`, the podman-style front: the guide's pod walkthrough (wp_pod, a
+# db and a web container talking over 127.0.0.1, a published port), in
+# tools/berth/demo/wp-pod.sh. Steps 4-7 need root (overlayfs, namespaces).
 #
 # Everything lives in one temp dir and one registry process, both removed on
 # exit (the trap), whether the demo succeeds or not.
@@ -119,6 +122,8 @@ if [ "$(id -u)" = 0 ]; then
   step_prepare
   step_bundle
   step_run
+  say "engine: the guide's pod walkthrough with berth (tools/berth/demo/wp-pod.sh)"
+  bash "$repo/tools/berth/demo/wp-pod.sh"
 else
   say "not root: stopping after the pull (unpack and run need root)"
 fi
