@@ -3,6 +3,6 @@ export {
   type PodEnv, type CreatePodOptions, type RemovePodOptions, type PodDocument, type PodRecord, type PodInspect, type PodStatus, type PodContainerInfo, type NetworkMode,
 } from './pod.ts';
 export { parsePublish, formatPort, portsClash, assertPortFree, assertPortNotMapped, portHolder, type PublishedPort } from './ports.ts';
-export { DEFAULT_RUNTIME_ROOT, memberState, type PodMember, type MemberState, type MemberStatus } from './members.ts';
+export { DEFAULT_RUNTIME_ROOT, defaultRuntimeRoot, memberState, type PodMember, type MemberState, type MemberStatus } from './members.ts';
 export { processAlive, procStartTime, type PodNamespacePaths, type SharedNamespace, type PidHolder } from './namespaces.ts';
 export { checkSubnetFree } from './routes.ts';

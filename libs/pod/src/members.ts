@@ -7,10 +7,17 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isRoot } from '@berth/cli-kit';
 import { processAlive } from './namespaces.ts';
 
 /** berth-runtime's default state root (runc's is /run/runc). */
 export const DEFAULT_RUNTIME_ROOT = '/run/berth/runtime';
+
+/** berth-runtime's default state root for this caller: an ordinary user's is $XDG_RUNTIME_DIR/berth/runtime, else /tmp/berth-run-UID/berth/runtime. */
+export function defaultRuntimeRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (isRoot()) return DEFAULT_RUNTIME_ROOT;
+  return join(env.XDG_RUNTIME_DIR || join('/tmp', `berth-run-${process.getuid?.() ?? 'user'}`), 'berth', 'runtime');
+}
 
 export interface PodMember {
   id: string;

@@ -18,11 +18,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BerthError, isErrno } from '@berth/cli-kit';
+import { BerthError, isErrno, type UserNamespacePlan } from '@berth/cli-kit';
 
 export type SharedNamespace = 'net' | 'ipc' | 'uts' | 'pid';
 
 export interface PodNamespacePaths {
+  /** Rootless pods only: the user namespace that owns the others (/proc/HOLDER/ns/user). */
+  user?: string;
   network?: string;
   ipc?: string;
   uts?: string;
@@ -168,4 +170,82 @@ export async function releaseNamespaces(paths: PodNamespacePaths): Promise<void>
       if (errno !== 22 && errno !== 2) throw err;
     }
   }
+}
+
+/**
+ * A rootless pod's namespaces, kept by one holder process. An ordinary user
+ * cannot bind-mount /proc/PID/ns files (that needs CAP_SYS_ADMIN over the
+ * host's mount namespace), so, as rootless podman does with its pause
+ * process, catatonit -P keeps them alive:
+ *
+ *   unshare --user --map-root-user --map-users=START,1,COUNT --map-groups=...
+ *           --setgroups allow --net --ipc --uts [--pid --fork --kill-child]
+ *           -- sh -c 'hostname; lo up; exec catatonit -P'
+ *
+ * The user namespace comes first and owns the others, so root in it (the
+ * user) may set the hostname and bring loopback up, and a container that
+ * joins it by path may join the others. Its id maps are the ones berth-bundle
+ * and berth-store use (root is the user, 1..COUNT the subordinate range), so
+ * the rootfs's owners mean the same inside the pod; without a range only the
+ * user's own id is mapped. The holder is detached (its own session) so it
+ * outlives berth-pod; its pid and start time are recorded, and the document
+ * names /proc/PID/ns/X of the process that is in every namespace (catatonit,
+ * PID 1 of the pod's PID namespace with --share pid).
+ */
+export async function startNamespaceHolder(podDir: string, share: SharedNamespace[], hostname: string | undefined, plan: UserNamespacePlan | undefined): Promise<{ paths: PodNamespacePaths; holder: PidHolder }> {
+  const binary = findHolderBinary();
+  const count = plan ? Math.min(plan.uids.count, plan.gids.count) : 0;
+  const maps = plan
+    ? ['--map-root-user', `--map-users=${plan.uids.start},1,${count}`, `--map-groups=${plan.gids.start},1,${count}`, '--setgroups', 'allow']
+    : ['--map-root-user'];
+  const nsFlags = share.filter((s) => s !== 'pid').map((s) => `--${s}`);
+  const withPid = share.includes('pid');
+  const script = [
+    // sethostname(2) through busybox: util-linux hostname(1) refuses names the
+    // kernel takes (the guide's wp_pod), and /proc/sys/kernel/hostname is
+    // writable only by the host's root.
+    share.includes('uts') && hostname !== undefined ? '{ busybox hostname "$1" 2>/dev/null || hostname "$1"; }' : '',
+    share.includes('net') ? 'ip link set lo up' : '',
+    'exec "$2" -P',
+  ].filter(Boolean).join(' && ');
+  const args = ['--user', ...maps, ...nsFlags, ...(withPid ? ['--pid', '--fork', '--kill-child'] : []), '--', '/bin/sh', '-c', script, 'sh', hostname ?? '', binary];
+  const logFile = join(podDir, 'holder.log');
+  const logFd = openSync(logFile, 'w', 0o600);
+  let child;
+  try {
+    child = spawn('unshare', args, { detached: true, stdio: ['ignore', 'ignore', logFd] });
+  } finally {
+    closeSync(logFd);
+  }
+  let spawnError: Error | undefined;
+  child.on('error', (err) => { spawnError = err; });
+  child.unref();
+  const pid = child.pid;
+  const failed = (why: string): BerthError => {
+    if (pid !== undefined) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+    let log = '';
+    try { log = readFileSync(logFile, 'utf8').trim(); } catch { /* none */ }
+    return new BerthError('E_NAMESPACE', `pod namespace holder (unshare ${args.slice(0, args.indexOf('--')).join(' ')} ... ${binary} -P) ${why}${log ? `: ${log}` : ''}`);
+  };
+  if (pid === undefined) {
+    await new Promise((r) => setImmediate(r));
+    throw failed(spawnError && isErrno(spawnError, 'ENOENT') ? 'could not start: unshare not found (install util-linux)' : `could not start: ${spawnError?.message ?? 'no pid'}`);
+  }
+  // Bounded wait until catatonit runs: then every namespace exists and is set up.
+  const deadline = Date.now() + 10_000;
+  let nsPid: number | undefined;
+  for (;;) {
+    nsPid = withPid ? holderChild(pid) : readComm(pid) === 'catatonit' ? pid : undefined;
+    if (nsPid !== undefined) break;
+    if (!processAlive(pid)) throw failed('exited before its namespaces were ready');
+    if (Date.now() > deadline) throw failed('did not start within 10s');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const paths: PodNamespacePaths = { user: `/proc/${nsPid}/ns/user` };
+  for (const ns of share) paths[DOC_KEY[ns]] = `/proc/${nsPid}/ns/${NS_FILE[ns]}`;
+  return { paths, holder: { pid, startTime: procStartTime(pid)! } };
+}
+
+function readComm(pid: number): string | undefined {
+  try { return readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { return undefined; }
 }

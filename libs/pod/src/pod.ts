@@ -8,15 +8,15 @@
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants as fsc, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BerthError, BerthUsageError, defaultRunRoot, isRoot, log } from '@berth/cli-kit';
+import { BerthError, BerthUsageError, defaultRunRoot, isRoot, log, rootlessPlan } from '@berth/cli-kit';
 import { withFileLock, writeFileAtomic } from '@berth/content';
 import {
   CniRuntime, DEFAULT_CONFIG_DIR, DEFAULT_NETWORK_NAME, findNetwork, resultAddress,
   type CniDns, type CniResult, type NetworkConfigList, type PortMapping, type RuntimeConf,
 } from '@berth/cni';
-import { DEFAULT_RUNTIME_ROOT, memberState, type MemberState, type PodMember } from './members.ts';
+import { defaultRuntimeRoot, memberState, type MemberState, type PodMember } from './members.ts';
 import {
-  createNamespaces, processAlive, releaseNamespaces, startPidHolder, stopPidHolder,
+  createNamespaces, processAlive, releaseNamespaces, startNamespaceHolder, startPidHolder, stopPidHolder,
   type PidHolder, type PodNamespacePaths, type SharedNamespace,
 } from './namespaces.ts';
 import { assertPortFree, assertPortNotMapped, formatPort, parsePublish, portsClash, type PublishedPort } from './ports.ts';
@@ -68,11 +68,17 @@ export interface PodDocument {
 export interface PodRecord extends PodDocument {
   containers: PodMember[];
   pidHolder?: PidHolder;
+  /**
+   * Rootless pods: the process (unshare, then catatonit) that holds the user
+   * namespace and every namespace it owns; they end when it does.
+   */
+  namespaceHolder?: PidHolder;
   /** The conflist used at ADD, kept so DEL runs the same plugins even if the file changed. */
   networkConfig?: NetworkConfigList;
 }
 
-export type PodStatus = 'Created' | 'Running' | 'Degraded' | 'Exited';
+/** 'Dead': a rootless pod whose namespace holder is gone, so no container can join it; only rm is left. */
+export type PodStatus = 'Created' | 'Running' | 'Degraded' | 'Exited' | 'Dead';
 
 export interface PodContainerInfo extends PodMember, MemberState {}
 
@@ -80,6 +86,7 @@ export interface PodInspect extends PodDocument {
   status: PodStatus;
   containers: PodContainerInfo[];
   pidHolder?: PidHolder;
+  namespaceHolder?: PidHolder;
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -95,7 +102,9 @@ function lockPath(env: PodEnv): string {
 }
 
 async function locked<T>(env: PodEnv, fn: () => Promise<T>): Promise<T> {
-  mkdirSync(podsDir(env), { recursive: true, mode: 0o711 });
+  // An ordinary user's run root is private, like its runtime state: another
+  // user must not read the pod records or the holder pids.
+  mkdirSync(podsDir(env), { recursive: true, mode: isRoot() ? 0o711 : 0o700 });
   return withFileLock(lockPath(env), fn);
 }
 
@@ -132,7 +141,7 @@ function resolve(env: PodEnv, nameOrId: string): PodRecord {
 }
 
 export function documentOf(rec: PodRecord): PodDocument {
-  const { containers: _c, pidHolder: _p, networkConfig: _n, ...doc } = rec;
+  const { containers: _c, pidHolder: _p, namespaceHolder: _h, networkConfig: _n, ...doc } = rec;
   return doc;
 }
 
@@ -169,14 +178,13 @@ function runtimeConf(rec: { id: string; name: string; namespaces: PodNamespacePa
 }
 
 /**
- * Why an ordinary user gets no pod, precisely. The CNI plugins change the
- * host's network and the namespace files are bind mounts, both root's; a
- * private network without root needs a user-mode stack (slirp4netns or
- * pasta) on /dev/net/tun, which the guide's rootless podman uses too.
+ * Why an ordinary user gets no pod with a private network, precisely. The
+ * CNI plugins change the host's network, which is root's; a private network
+ * without root needs a user-mode stack (slirp4netns or pasta) on
+ * /dev/net/tun, which the guide's rootless podman uses too.
  */
 export function rootlessPodMessage(network: string): string {
-  const base = 'creating a pod needs root: the CNI plugins change the host\'s network and the namespace files are bind mounts (rootless pods are not supported yet; `berth-bundle --network none|host` works rootless)';
-  if (network === 'none' || network === 'host') return base;
+  const base = `a pod with a private network (--network ${network}) needs root: the CNI plugins change the host's network (an ordinary user can create a pod with --network none or --network host)`;
   const tun = '/dev/net/tun';
   let device: string;
   try {
@@ -207,7 +215,7 @@ export function rootlessPodMessage(network: string): string {
  */
 export async function createPod(opts: CreatePodOptions = {}): Promise<PodDocument> {
   const env: PodEnv = opts;
-  if (!isRoot()) throw new BerthError('E_PERM', rootlessPodMessage(opts.network ?? 'bridge'));
+  const rootless = !isRoot();
   const id = randomBytes(32).toString('hex');
   const name = opts.name ?? `pod_${id.slice(0, 12)}`;
   if (!NAME_RE.test(name) || name.length > 128) throw new BerthUsageError(`--name ${JSON.stringify(name)}: a pod name is letters, digits, '_', '.' and '-', starting with a letter or digit`);
@@ -226,6 +234,9 @@ export async function createPod(opts: CreatePodOptions = {}): Promise<PodDocumen
   if (opts.hostname !== undefined && !share.includes('uts')) throw new BerthUsageError('--hostname needs the pod to share its UTS namespace (--share uts)');
   const netShared = share.includes('net') && network !== 'host';
   const nsShare = share.filter((s) => s !== 'net' || netShared);
+  if (rootless && netShared && network !== 'none') throw new BerthError('E_PERM', rootlessPodMessage(network));
+  // Rootless: the user's subordinate range (or a clear error for a broken uidmap install) before anything is made.
+  const plan = rootless ? rootlessPlan() : undefined;
 
   let netConfig: NetworkConfigList | undefined;
   if (netShared && network !== 'none') {
@@ -254,8 +265,14 @@ export async function createPod(opts: CreatePodOptions = {}): Promise<PodDocumen
     };
     let cniAdded = false;
     try {
-      rec.namespaces = await createNamespaces(nsDir, nsShare, hostname);
-      if (share.includes('pid')) {
+      if (rootless) {
+        const { paths, holder } = await startNamespaceHolder(dir, nsShare, hostname, plan);
+        rec.namespaces = paths;
+        rec.namespaceHolder = holder;
+      } else {
+        rec.namespaces = await createNamespaces(nsDir, nsShare, hostname);
+      }
+      if (share.includes('pid') && !rootless) {
         const { path, holder } = await startPidHolder(nsDir);
         rec.namespaces.pid = path;
         rec.pidHolder = holder;
@@ -292,7 +309,9 @@ async function teardown(env: PodEnv, rec: PodRecord, dir: string, opts: { cni: b
     if (errors.length > 0 && opts.keepOnCniFailure) return errors;
   }
   if (rec.pidHolder) await stopPidHolder(rec.pidHolder);
-  await releaseNamespaces(rec.namespaces);
+  // A rootless pod's namespace files are the holder's /proc entries, not mounts: they go with it.
+  if (rec.namespaceHolder) await stopPidHolder(rec.namespaceHolder);
+  else await releaseNamespaces(rec.namespaces);
   rmSync(dir, { recursive: true, force: true });
   return errors;
 }
@@ -329,7 +348,8 @@ export async function removePod(nameOrId: string, opts: RemovePodOptions = {}): 
   });
 }
 
-function podStatus(states: MemberState[]): PodStatus {
+function podStatus(states: MemberState[], holderGone: boolean): PodStatus {
+  if (holderGone && !states.some((s) => s.status === 'running')) return 'Dead';
   if (states.length === 0) return 'Created';
   const up = states.filter((s) => s.status === 'running').length;
   if (up === states.length) return 'Running';
@@ -338,7 +358,11 @@ function podStatus(states: MemberState[]): PodStatus {
 
 function inspectRecord(rec: PodRecord): PodInspect {
   const containers = rec.containers.map((c) => ({ ...c, ...memberState(c) }));
-  return { ...documentOf(rec), status: podStatus(containers), containers, ...(rec.pidHolder ? { pidHolder: rec.pidHolder } : {}) };
+  const holderGone = rec.namespaceHolder !== undefined && !processAlive(rec.namespaceHolder.pid, rec.namespaceHolder.startTime);
+  return {
+    ...documentOf(rec), status: podStatus(containers, holderGone), containers,
+    ...(rec.pidHolder ? { pidHolder: rec.pidHolder } : {}), ...(rec.namespaceHolder ? { namespaceHolder: rec.namespaceHolder } : {}),
+  };
 }
 
 export async function inspectPod(nameOrId: string, env: PodEnv = {}): Promise<PodInspect> {
@@ -351,7 +375,7 @@ export async function listPods(env: PodEnv = {}): Promise<PodInspect[]> {
 }
 
 /** Record that a container joined the pod (its runtime root tells later where its state is). */
-export async function attachContainer(nameOrId: string, containerId: string, runtimeRoot: string = DEFAULT_RUNTIME_ROOT, env: PodEnv = {}): Promise<PodDocument> {
+export async function attachContainer(nameOrId: string, containerId: string, runtimeRoot: string = defaultRuntimeRoot(), env: PodEnv = {}): Promise<PodDocument> {
   if (!/^[\w+.-]+$/.test(containerId)) throw new BerthUsageError(`invalid container id ${JSON.stringify(containerId)}`);
   return locked(env, async () => {
     const rec = resolve(env, nameOrId);

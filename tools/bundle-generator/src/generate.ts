@@ -159,7 +159,7 @@ export async function generateBundle(req: GenerateRequest): Promise<BundleDocume
     const inRootfs = <T>(use: () => T): T => (rootless && rootfsMounts ? withRootfsMounted(rootfsMounts, rootfsHost, use) : use());
     const { spec, hostname } = inRootfs(() => {
       const built = buildSpec(req.options, ctx);
-      if (rootless) makeRootless(built.spec, rootfsMounts);
+      if (rootless) makeRootless(built.spec, rootfsMounts, req.options.pod?.user);
       validateRuntimeSpec(built.spec);
       // runc chdirs into cwd after pivot_root; a missing one fails the start, so create it as podman does.
       mkdirInRoot(rootfsHost, built.workdir, { uid: built.spec.process!.user.uid, gid: built.spec.process!.user.gid });

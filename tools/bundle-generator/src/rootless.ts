@@ -54,8 +54,15 @@ export function ownIdMappings(file: 'uid_map' | 'gid_map'): IdMapping[] {
  * Turn a root bundle's config into a rootless one: a user namespace first,
  * sysfs only where the container owns its network namespace, devpts without a
  * gid the map may not have, and resources marked best-effort.
+ *
+ * In a rootless pod (`podUserNs`, the holder's /proc/PID/ns/user) the
+ * container joins the pod's user namespace by path instead of making one:
+ * the pod's network, IPC and UTS namespaces belong to it, and setns(2) into
+ * them needs CAP_SYS_ADMIN there. Its maps are the ones berth-pod wrote with
+ * the same range as this process's namespace, so the mappings stay as a
+ * description (the runtime writes no map for a joined namespace).
  */
-export function makeRootless(spec: RuntimeSpec, rootfsMounts: SnapshotMount[] | undefined): void {
+export function makeRootless(spec: RuntimeSpec, rootfsMounts: SnapshotMount[] | undefined, podUserNs?: string): void {
   const linux = spec.linux ?? (spec.linux = {});
   const uidMappings = ownIdMappings('uid_map');
   const gidMappings = ownIdMappings('gid_map');
@@ -64,7 +71,7 @@ export function makeRootless(spec: RuntimeSpec, rootfsMounts: SnapshotMount[] | 
   // The user namespace comes first: every other namespace is created inside
   // it, so the container's root owns them (and may mount proc, mqueue, sysfs).
   const others: Namespace[] = (linux.namespaces ?? []).filter((n) => n.type !== 'user');
-  linux.namespaces = [{ type: 'user' }, ...others];
+  linux.namespaces = [podUserNs ? { type: 'user', path: podUserNs } : { type: 'user' }, ...others];
   const ownNetns = others.some((n) => n.type === 'network' && n.path === undefined);
   const mapsGid5 = gidMappings.some((m) => m.containerID <= 5 && 5 < m.containerID + m.size);
   spec.mounts = (spec.mounts ?? []).map((m): Mount => {

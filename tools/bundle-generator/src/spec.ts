@@ -34,6 +34,8 @@ export const Annotation = {
 } as const;
 
 export interface PodNamespaces {
+  /** A rootless pod's user namespace (its holder's /proc/PID/ns/user): the container joins it instead of making one. */
+  user?: string;
   network?: string;
   ipc?: string;
   uts?: string;

@@ -6,6 +6,7 @@ import {
 import { checkRootfsDocument, generateBundle, newContainerId, readImageConfigFile, validateId, type RootfsInput } from '../generate.ts';
 import { bundleOptionsFromFlags, readText } from '../flags.ts';
 import type { PodNamespaces } from '../spec.ts';
+import { isRootless } from '../rootless.ts';
 
 export class BundleCommand extends BerthCommand {
   static override paths = [Command.Default];
@@ -118,7 +119,11 @@ run such a bundle.`;
 
 /**
  * A pod document as berth-pod create prints it:
- * {"kind":"pod","namespaces":{"network","ipc","uts"[,"pid"]}[,"hostname"][,"ip"][,"dns"][,"network":"host"]}.
+ * {"kind":"pod","namespaces":{["user",]"network","ipc","uts"[,"pid"]}[,"hostname"][,"ip"][,"dns"][,"network":"host"]}.
+ * A rootless pod's namespaces are its holder's /proc/PID/ns files. From this
+ * process's own user namespace they cannot be stat'ed (the kernel's ptrace
+ * check on nsfs links; the holder's namespace is a sibling, not a child), so
+ * for those the holder's /proc/PID is what must exist.
  */
 async function readPod(arg: string): Promise<PodNamespaces> {
   const doc = arg === '-' ? await readStdinDocument('pod') : parseStageDocument(readText(arg, '--pod'), arg, 'pod');
@@ -144,10 +149,18 @@ async function readPod(arg: string): Promise<PodNamespaces> {
   }
   if (d.network === 'host') out.hostNetwork = true;
   for (const [key, value] of Object.entries(ns as Record<string, unknown>)) {
-    if (key !== 'network' && key !== 'ipc' && key !== 'uts' && key !== 'pid') throw new BerthUsageError(`--pod ${arg}: namespaces.${key}: a container can join a pod's network, ipc, uts and pid namespaces only`);
+    if (key !== 'user' && key !== 'network' && key !== 'ipc' && key !== 'uts' && key !== 'pid') throw new BerthUsageError(`--pod ${arg}: namespaces.${key}: a container can join a pod's user, network, ipc, uts and pid namespaces only`);
     if (typeof value !== 'string' || !value.startsWith('/')) throw new BerthUsageError(`--pod ${arg}: namespaces.${key} must be an absolute path`);
-    if (!existsSync(value)) throw new BerthUsageError(`--pod ${arg}: namespaces.${key}: ${value} does not exist`);
+    const holder = /^\/proc\/(\d+)\/ns\/[a-z]+$/.exec(value);
+    if (holder ? !existsSync(`/proc/${holder[1]}`) : !existsSync(value)) {
+      throw new BerthUsageError(`--pod ${arg}: namespaces.${key}: ${value} does not exist${holder ? ' (the pod\'s namespace holder is gone: remove the pod and create it again)' : ''}`);
+    }
     out[key] = value;
+  }
+  // A rootless pod's namespaces belong to its user namespace, root's to the host's: each joins only its own kind.
+  if (out.user !== undefined && !isRootless()) throw new BerthUsageError(`--pod ${arg}: the pod was created by an ordinary user (it has a user namespace): join it as that user`);
+  if (out.user === undefined && isRootless() && (out.network ?? out.ipc ?? out.uts ?? out.pid) !== undefined) {
+    throw new BerthUsageError(`--pod ${arg}: the pod was created by root: an ordinary user joins only a pod of their own (berth-pod create --network none|host as that user)`);
   }
   return out;
 }

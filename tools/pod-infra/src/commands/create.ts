@@ -8,7 +8,7 @@ export class CreateCommand extends PodCommand {
   static override usage = Command.Usage({
     description: 'Create a pod: shared namespaces, a CNI network attachment and published ports',
     details: `
-      Creates the pod's network, IPC and UTS namespaces (bind-mounted under RUNROOT/pods/ID/ns, no process needed), sets the pod's hostname, attaches the network namespace to a CNI network (the default \`berth\` network: bridge berth0, 10.89.0.0/24, masquerade, portmap, firewall) and maps the published ports. Prints the pod document that \`berth-bundle --pod\` reads.
+      Creates the pod's network, IPC and UTS namespaces (bind-mounted under RUNROOT/pods/ID/ns, no process needed), sets the pod's hostname, attaches the network namespace to a CNI network (the default \`berth\` network: bridge berth0, 10.89.0.0/24, masquerade, portmap, firewall) and maps the published ports. Prints the pod document that \`berth-bundle --pod\` reads. As an ordinary user only \`--network none\` or \`host\`: a detached catatonit in a user namespace mapping the user's subordinate range holds the namespaces, and the document names its /proc/PID/ns files, \`user\` included.
     `,
     examples: [
       ['Create the guide\'s WordPress pod', 'berth-pod create --name wp_pod --publish 8080:80'],
@@ -18,7 +18,7 @@ export class CreateCommand extends PodCommand {
   });
 
   static override explain = `
-create: unshare(1) --net=FILE --ipc=FILE --uts=FILE makes three namespaces and bind-mounts their /proc/PID/ns files, which keeps them alive without a process (namespaces(7)); inside, sethostname(2) names the pod and loopback goes up. With --share pid, catatonit -P runs as PID 1 of a new PID namespace, because a PID namespace dies with its init. Then, as a CNI runtime (CNI spec 1.0), berth-pod execs each plugin of the network's conflist in order with CNI_COMMAND=ADD, CNI_NETNS=the net file, CNI_IFNAME=eth0 and the plugin config on stdin, each one's result passed to the next as prevResult: bridge makes a veth pair into berth0 and host-local assigns the address, portmap adds DNAT rules for --publish (with route_localnet so 127.0.0.1 works), firewall opens FORWARD. The last result is cached for CHECK and DEL.`;
+create: unshare(1) --net=FILE --ipc=FILE --uts=FILE makes three namespaces and bind-mounts their /proc/PID/ns files, which keeps them alive without a process (namespaces(7)); inside, sethostname(2) names the pod and loopback goes up. With --share pid, catatonit -P runs as PID 1 of a new PID namespace, because a PID namespace dies with its init. Then, as a CNI runtime (CNI spec 1.0), berth-pod execs each plugin of the network's conflist in order with CNI_COMMAND=ADD, CNI_NETNS=the net file, CNI_IFNAME=eth0 and the plugin config on stdin, each one's result passed to the next as prevResult: bridge makes a veth pair into berth0 and host-local assigns the address, portmap adds DNAT rules for --publish (with route_localnet so 127.0.0.1 works), firewall opens FORWARD. The last result is cached for CHECK and DEL. Rootless (--network none|host): bind mounts need root, so unshare --user --map-root-user --map-users=START,1,COUNT --map-groups=... --net --ipc --uts [--pid --fork] catatonit -P keeps the namespaces alive instead, user namespace first so its root (the user) owns the others; rm kills it.`;
 
   name = Option.String('--name', { description: 'Pod name (unique; default pod_<short id>)' });
   publish = Option.Array('--publish,-p', { description: 'Publish a port: [HOSTIP:]HOSTPORT:PORT[/tcp|udp], repeatable' });

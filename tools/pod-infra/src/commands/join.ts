@@ -1,5 +1,5 @@
 import { Command, Option } from '@berth/cli-kit';
-import { attachContainer, detachContainer, DEFAULT_RUNTIME_ROOT } from '@berth/pod';
+import { attachContainer, defaultRuntimeRoot, detachContainer } from '@berth/pod';
 import { PodCommand } from './common.ts';
 
 export class JoinCommand extends PodCommand {
@@ -15,7 +15,7 @@ export class JoinCommand extends PodCommand {
 
   pod = Option.String({ name: 'POD' });
   container = Option.String({ name: 'CONTAINER' });
-  runtimeRoot = Option.String('--runtime-root', DEFAULT_RUNTIME_ROOT, { description: 'The OCI runtime\'s --root (berth-runtime: /run/berth/runtime, runc: /run/runc)' });
+  runtimeRoot = Option.String('--runtime-root', defaultRuntimeRoot(), { description: 'The OCI runtime\'s --root (berth-runtime: /run/berth/runtime, or $XDG_RUNTIME_DIR/berth/runtime for an ordinary user; runc: /run/runc)' });
 
   async perform(): Promise<unknown> {
     return attachContainer(this.pod, this.container, this.runtimeRoot, this.env);
