@@ -4,6 +4,9 @@
 # (berth-pull | berth-store prepare | berth-bundle) against rootless
 # `podman run --rm --network none` of the same image, same user, one
 # hyperfine run run by that user. Medians and the ratio.
+# Then the whole front: `berth run --rm IMAGE true` (create: unpack-once,
+# snapshot and bundle in the user's namespace; the runtime; rm) against the
+# same podman line, in one more hyperfine run.
 #
 # Needs root only to make the user (useradd + a range in /etc/subuid and
 # /etc/subgid) and remove it again. podman runs with runc: crun 1.8 refuses
@@ -70,5 +73,17 @@ as_user hyperfine --runs "$RUNS" --warmup 2 --export-json "$WORK/rootless.json" 
 b=$(jq -r '.results[0].median * 1000 | floor' "$WORK/rootless.json")
 p=$(jq -r '.results[1].median * 1000 | floor' "$WORK/rootless.json")
 printf '%-44s median %5d ms\n' 'berth-runtime run true (rootless)' "$b"
+printf '%-44s median %5d ms\n' 'podman run --rm --network none true (rootless)' "$p"
+printf 'ratio berth/podman: %s\n' "$(echo "scale=2; $b / $p" | bc)"
+
+# The front: create (storage steps in the user's namespace) + berth-runtime run + rm, per run.
+FRONT="node $REPO/tools/berth/bin/berth.js run --rm $IMAGE true"
+as_user sh -c "cd ~ && $FRONT" 2>/dev/null || { echo "berth run failed as $USER_NAME:" >&2; as_user sh -c "cd ~ && $FRONT" >&2; exit 1; }
+as_user sh -c "cd ~ && hyperfine --runs '$RUNS' --warmup 2 --export-json '$WORK/front.json' \
+  -n 'berth run --rm (rootless)' '$FRONT 2>/dev/null' \
+  -n 'podman run --rm --network none (rootless)' '$PODMAN'" >/dev/null
+b=$(jq -r '.results[0].median * 1000 | floor' "$WORK/front.json")
+p=$(jq -r '.results[1].median * 1000 | floor' "$WORK/front.json")
+printf '%-44s median %5d ms\n' 'berth run --rm true (rootless)' "$b"
 printf '%-44s median %5d ms\n' 'podman run --rm --network none true (rootless)' "$p"
 printf 'ratio berth/podman: %s\n' "$(echo "scale=2; $b / $p" | bc)"

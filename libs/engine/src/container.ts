@@ -12,6 +12,7 @@ import { checkExecutable } from './executable.ts';
 import { candidateNames, findImage } from './images.ts';
 import { readExitFile, startMonitor } from './monitor.ts';
 import { paths, type EngineEnv } from './paths.ts';
+import { checkExecutableInLayers, checkRootlessRuntime, isRootlessCaller, removeSnapshotRootless, ROOTFS_MOUNTS_ANNOTATION, runInUserNamespace, type StorageRequest } from './rootless.ts';
 import { mark, processAlive, procStartTime, sleep } from './proc.ts';
 import {
   deleteRecordDir, generateName, newContainerId, readRecord, reserveRecord, saveRecord, updateRecord, validateName,
@@ -59,6 +60,25 @@ export function imageId(image: ResolvedImage): string {
 }
 
 export async function createContainer(env: EngineEnv, runtimePath: string, runtimeRoot: string, req: CreateRequest): Promise<ContainerRecord> {
+  if (env.rootless && isRootlessCaller()) {
+    // Refused before any work. -p gets berth-pod's own words: libs/pod's
+    // createPod refuses an ordinary user's private pod network before it
+    // makes anything, naming /dev/net/tun and the user-mode network
+    // (rootlessPodMessage is not exported from @berth/pod, so it is asked).
+    if (req.publish.length > 0) {
+      const refusal = await createPod({ publish: req.publish, runRoot: env.runRoot, network: 'bridge' }).then(
+        async (doc) => { await removePod(doc.id, { force: true, runRoot: env.runRoot }); return 'a rootless container cannot publish ports yet'; },
+        (err: unknown) => (err as Error).message,
+      );
+      throw new EngineError('E_ROOTLESS', `${req.publish.map((p) => `-p ${p}`).join(' ')}: ${refusal}`);
+    }
+    if (req.pod !== undefined) {
+      throw new EngineError('E_ROOTLESS', `--pod ${req.pod}: a rootless berth does not join pods yet; run the container with --network none or --network host`);
+    }
+    checkRootlessRuntime(runtimePath);
+    // Unpack, snapshot and bundle in the user's namespace (rootless.ts says why there).
+    return runInUserNamespace<ContainerRecord>(env, { op: 'create', runtimePath, runtimeRoot, req });
+  }
   const id = newContainerId();
   const name = req.name !== undefined ? validateName(req.name) : generateName();
   if (req.pod !== undefined && req.publish.length > 0) {
@@ -151,10 +171,26 @@ export async function createContainer(env: EngineEnv, runtimePath: string, runti
  * snapshot, which is on disk.
  */
 async function ensureRootfs(env: EngineEnv, rec: ContainerRecord): Promise<void> {
+  // A rootless bundle's rootfs is mounted by the runtime, inside the container's namespaces.
+  if (readSpec(rec.bundle).annotations?.[ROOTFS_MOUNTS_ANNOTATION] !== undefined) return;
   const target = join(rec.bundle, 'rootfs');
   if (await isMountPoint(target)) return;
   const snapshotter = new Snapshotter(env.dataRoot);
   await mountAll(await snapshotter.mounts(rec.snapshot), target);
+}
+
+/**
+ * podman's 126/127 before the runtime is asked. A rootless bundle's rootfs
+ * is an empty directory until the runtime mounts it, so there the command is
+ * looked up through the overlay's layers, top first, as the mount will show them.
+ */
+function checkCommand(bundle: string): void {
+  const spec = readSpec(bundle);
+  const args = spec.process?.args ?? [];
+  const env = spec.process?.env ?? [];
+  const rootless = spec.annotations?.[ROOTFS_MOUNTS_ANNOTATION];
+  if (rootless !== undefined) checkExecutableInLayers(rootless, args, env);
+  else checkExecutable(join(bundle, 'rootfs'), args, env);
 }
 
 /** Start a created or exited container under its monitor. The caller holds no lock; this takes the container's. */
@@ -173,8 +209,7 @@ async function startLocked(env: EngineEnv, rec: ContainerRecord, exitCommand: st
   // A previous run's runtime state (the monitor's cleanup may not have run) must go first.
   await runtime.delete(rec.id);
   await ensureRootfs(env, rec);
-  const spec = readSpec(rec.bundle);
-  checkExecutable(join(rec.bundle, 'rootfs'), spec.process?.args ?? [], spec.process?.env ?? []);
+  checkCommand(rec.bundle);
   mkdirSync(paths.runDir(env, rec.id), { recursive: true, mode: 0o700 });
   const { pid, monitorPid } = await startMonitor({ env, rec, exitCommand });
   try {
@@ -211,8 +246,7 @@ export async function runForeground(env: EngineEnv, id: string, stdio: Foregroun
   const runtime = runtimeFor(env, rec);
   await runtime.delete(rec.id);
   await ensureRootfs(env, rec);
-  const spec = readSpec(rec.bundle);
-  checkExecutable(join(rec.bundle, 'rootfs'), spec.process?.args ?? [], spec.process?.env ?? []);
+  checkCommand(rec.bundle);
   mkdirSync(paths.runDir(env, rec.id), { recursive: true, mode: 0o700 });
   const pidFile = join(paths.runDir(env, rec.id), 'pidfile');
   rmSync(pidFile, { force: true });
@@ -411,7 +445,11 @@ export async function removeContainer(env: EngineEnv, id: string, opts: { force:
     await runtimeFor(env, rec).delete(id);
     await unmountAll(join(rec.bundle, 'rootfs'));
     const snapshotter = new Snapshotter(env.dataRoot);
-    if (await snapshotter.exists(rec.snapshot)) await snapshotter.remove(rec.snapshot);
+    if (await snapshotter.exists(rec.snapshot)) {
+      // The upper directory holds files the container gave range owners: only the user's namespace may remove them.
+      if (env.rootless && isRootlessCaller()) await removeSnapshotRootless(env, snapshotter, rec.snapshot);
+      else await snapshotter.remove(rec.snapshot);
+    }
     if (rec.pod) {
       const podEnv = { runRoot: env.runRoot };
       await detachContainer(rec.pod.id, id, podEnv).catch((e: unknown) => log.debug(`detach from pod: ${(e as Error).message}`));
@@ -437,4 +475,13 @@ export async function waitContainer(env: EngineEnv, id: string, exitCommand: str
     }
     await sleep(50);
   }
+}
+
+/**
+ * The hidden `berth container storage -` verb, run by runInUserNamespace
+ * inside the user's namespace: one storage step, its result as JSON.
+ */
+export async function runStorageRequest(env: EngineEnv, request: StorageRequest): Promise<unknown> {
+  if (request.op === 'create') return createContainer(env, request.runtimePath, request.runtimeRoot, request.req as CreateRequest);
+  throw new EngineError('E_USAGE', `container storage: unknown op ${JSON.stringify((request as { op: unknown }).op)}`);
 }

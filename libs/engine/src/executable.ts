@@ -8,16 +8,21 @@ import { EngineError, ExitCode } from './errors.ts';
  * the container's /, never the host's). A runtime reports a missing command
  * as a generic create failure; checking here gives the user podman's codes.
  */
-function resolveInRoot(root: string, path: string): string | undefined {
+function resolveInRoot(roots: string[], path: string): string | undefined {
   const parts = path.split('/').filter((p) => p !== '' && p !== '.');
   const done: string[] = [];
   let hops = 0;
+  let host = roots[0]!;
   while (parts.length > 0) {
     const part = parts.shift()!;
     if (part === '..') { done.pop(); continue; }
-    const host = `${root}/${[...done, part].join('/')}`;
+    const rel = [...done, part].join('/');
+    // The first layer that has the name wins, as in an overlay (top layer first).
     let st;
-    try { st = lstatSync(host); } catch { return undefined; }
+    for (const root of roots) {
+      try { st = lstatSync(`${root}/${rel}`); host = `${root}/${rel}`; break; } catch { st = undefined; }
+    }
+    if (!st) return undefined;
     if (st.isSymbolicLink()) {
       if (++hops > 40) return undefined;
       const target = readlinkSync(host);
@@ -27,17 +32,23 @@ function resolveInRoot(root: string, path: string): string | undefined {
     }
     done.push(part);
   }
-  return `${root}/${done.join('/')}`;
+  return done.length === 0 ? roots[0]! : host;
 }
 
-export function checkExecutable(rootfs: string, args: string[], env: string[]): void {
+/**
+ * `rootfs` is the mounted root, or the layers of an overlay not mounted here
+ * (a rootless bundle's), upper first; the lookup then follows overlayfs's
+ * rule that the topmost layer holding a name wins (whiteouts aside).
+ */
+export function checkExecutable(rootfs: string | string[], args: string[], env: string[]): void {
+  const roots = typeof rootfs === 'string' ? [rootfs] : rootfs;
   const cmd = args[0];
   if (cmd === undefined || cmd === '') throw new EngineError('E_NO_COMMAND', 'no command specified', { exitCode: ExitCode.engine });
   const pathVar = env.find((e) => e.startsWith('PATH='))?.slice(5) ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
   const candidates = cmd.includes('/') ? [cmd.startsWith('/') ? cmd : `/${cmd}`] : pathVar.split(':').filter((d) => d !== '').map((d) => `${d}/${cmd}`);
   let found: string | undefined;
   for (const c of candidates) {
-    const host = resolveInRoot(rootfs, c);
+    const host = resolveInRoot(roots, c);
     if (host === undefined) continue;
     const st = statSync(host, { throwIfNoEntry: false });
     if (!st) continue;

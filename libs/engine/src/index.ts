@@ -11,3 +11,4 @@ export { checkExecutable } from './executable.ts';
 export { readLog, followLog, parseLogText, logSize, type LogLine } from './logs.ts';
 export { listImages, findImage, imageFilter, candidateNames, untagImage, splitRef, type ImageSummary } from './images.ts';
 export { mark, processAlive, procStartTime, residentKiB, sleep } from './proc.ts';
+export { isRootlessCaller, rootlessEnv, makePrivateRoots, checkRootlessRuntime, runningRootfs, ROOTFS_MOUNTS_ANNOTATION, type RootlessEnv, type StorageRequest } from './rootless.ts';

@@ -6,5 +6,5 @@
  */
 export {
   createContainer, startContainer, runForeground, stopContainer, killContainer, removeContainer, waitContainer,
-  cleanupContainer, imageId, resolveForRun, type CreateRequest, type CleanupOutcome, type ForegroundStdio,
+  cleanupContainer, imageId, resolveForRun, runStorageRequest, type CreateRequest, type CleanupOutcome, type ForegroundStdio,
 } from './container.ts';

@@ -1,5 +1,6 @@
 import { basename, join } from 'node:path';
 import { defaultDataRoot, defaultRunRoot, imageStorePath } from '@berth/cli-kit';
+import type { RootlessEnv } from './rootless.ts';
 
 /**
  * Where the engine keeps things. Two roots, as podman has (--root and
@@ -13,13 +14,16 @@ export interface EngineEnv {
   runRoot: string;
   /** The OCI runtime binary (berth-runtime, runc, crun). */
   runtime: string;
+  /** Set for an ordinary user: how storage steps reach the user's namespace (rootless.ts). */
+  rootless?: RootlessEnv;
 }
 
-export function engineEnv(opts: { root?: string; runRoot?: string; runtime?: string } = {}): EngineEnv {
+export function engineEnv(opts: { root?: string; runRoot?: string; runtime?: string; rootless?: RootlessEnv } = {}): EngineEnv {
   return {
     dataRoot: opts.root ?? defaultDataRoot(),
     runRoot: opts.runRoot ?? defaultRunRoot(),
     runtime: opts.runtime ?? process.env.BERTH_RUNTIME ?? 'berth-runtime',
+    ...(opts.rootless ? { rootless: opts.rootless } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import { BerthCommand, Option, log } from '@berth/cli-kit';
-import { engineEnv, paths, resolveRuntimePath, type EngineEnv } from '@berth/engine';
+import { engineEnv, isRootlessCaller, makePrivateRoots, paths, resolveRuntimePath, rootlessEnv, type EngineEnv } from '@berth/engine';
 
 /**
  * The base of every berth verb. On top of cli-kit's --root, --log-format,
@@ -17,8 +17,17 @@ export abstract class EngineCommand extends BerthCommand {
   private envCache: EngineEnv | undefined;
 
   get env(): EngineEnv {
-    this.envCache ??= engineEnv({ root: this.root, runRoot: this.runRootFlag, runtime: this.runtimeFlag });
+    if (this.envCache) return this.envCache;
+    // An ordinary user: private roots, and storage steps through the user's namespace (@berth/engine's rootless.ts).
+    const rootless = isRootlessCaller() ? rootlessEnv([process.execPath, ...process.execArgv, this.self()]) : undefined;
+    this.envCache = engineEnv({ root: this.root, runRoot: this.runRootFlag, runtime: this.runtimeFlag, rootless });
+    if (rootless) makePrivateRoots(this.envCache);
     return this.envCache;
+  }
+
+  /** This berth's launcher, for the monitor's exit command and the storage steps. */
+  self(): string {
+    return process.argv[1] ? realpathSync(process.argv[1]) : 'berth';
   }
 
   /** The runtime binary's absolute path, and the --root berth gives it. */
@@ -32,8 +41,7 @@ export abstract class EngineCommand extends BerthCommand {
    * the same roots, so cleanup finds the records this invocation wrote.
    */
   exitCommand(id: string): string[] {
-    const self = process.argv[1] ? realpathSync(process.argv[1]) : 'berth';
-    return [process.execPath, self, 'container', 'cleanup', '--root', this.env.dataRoot, '--runroot', this.env.runRoot, id];
+    return [process.execPath, this.self(), 'container', 'cleanup', '--root', this.env.dataRoot, '--runroot', this.env.runRoot, id];
   }
 
   out(text: string): void {

@@ -3,7 +3,7 @@ import { CreateCommand, RunCommand } from './commands/create.ts';
 import { ExecCommand } from './commands/exec.ts';
 import { ImagePruneCommand, ImagesCommand, RmiCommand } from './commands/images.ts';
 import { InspectCommand } from './commands/inspect.ts';
-import { CleanupCommand, KillCommand, RestartCommand, RmCommand, StartCommand, StopCommand, WaitCommand } from './commands/lifecycle.ts';
+import { CleanupCommand, KillCommand, StorageCommand, RestartCommand, RmCommand, StartCommand, StopCommand, WaitCommand } from './commands/lifecycle.ts';
 import { LogsCommand } from './commands/logs.ts';
 import { PodCreateCommand, PodInspectCommand, PodListCommand, PodRmCommand, PodStartCommand, PodStopCommand } from './commands/pod.ts';
 import { PortCommand } from './commands/port.ts';
@@ -15,7 +15,7 @@ import { runBerth } from './main.ts';
 
 await runBerth([
   RunCommand, CreateCommand, StartCommand, StopCommand, KillCommand, RestartCommand, RmCommand, PsCommand, LogsCommand,
-  ExecCommand, InspectCommand, WaitCommand, PortCommand, CleanupCommand,
+  ExecCommand, InspectCommand, WaitCommand, PortCommand, CleanupCommand, StorageCommand,
   PullCommand, ImagesCommand, RmiCommand, ImagePruneCommand, BuildCommand, TagCommand, PushCommand,
   PodCreateCommand, PodListCommand, PodInspectCommand, PodStartCommand, PodStopCommand, PodRmCommand,
 ]);

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option, log } from '@berth/cli-kit';
-import { EngineError, checkExecutable, isRunning, mustFindRecord, readSpec, runtimeFor } from '@berth/engine';
+import { EngineError, checkExecutable, isRunning, mustFindRecord, readSpec, runningRootfs, runtimeFor } from '@berth/engine';
 import { EngineCommand, shq } from '../base.ts';
 
 /** USER[:GROUP] to numeric uid:gid through the container's own /etc/passwd and /etc/group, as podman resolves it. */
@@ -61,7 +61,7 @@ export class ExecCommand extends EngineCommand {
     }
     if (this.tty) flags.push('--env', 'TERM=xterm');
     if (this.workdir) flags.push('--cwd', this.workdir);
-    if (this.user) flags.push('--user', resolveUser(join(rec.bundle, 'rootfs'), this.user));
+    if (this.user) flags.push('--user', resolveUser(runningRootfs(join(rec.bundle, 'rootfs'), readSpec(rec.bundle), rec.state.pid), this.user));
     return { path: rt.path, argv: rt.argv('exec', ...flags, rec.id, ...cmd) };
   }
 
@@ -81,7 +81,7 @@ export class ExecCommand extends EngineCommand {
     const spec = readSpec(rec.bundle);
     const cmd = this.args.slice(1);
     const env = [...(spec.process?.env ?? []), ...this.env_];
-    if (!cmd[0]!.includes('/') || cmd[0]!.startsWith('/')) checkExecutable(join(rec.bundle, 'rootfs'), cmd, env);
+    if (!cmd[0]!.includes('/') || cmd[0]!.startsWith('/')) checkExecutable(runningRootfs(join(rec.bundle, 'rootfs'), spec, rec.state.pid), cmd, env);
     log.debug(`runtime: ${path} ${argv.join(' ')}`);
     const child = spawn(path, argv, { stdio: [this.interactive || this.tty ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
     const forward = (sig: NodeJS.Signals) => { if (!this.tty || sig !== 'SIGINT') child.kill(sig); };

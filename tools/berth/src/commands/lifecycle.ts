@@ -1,7 +1,7 @@
-import { Command, Option } from '@berth/cli-kit';
+import { Command, Option, inBerthUserNamespace } from '@berth/cli-kit';
 import {
   EngineError, findRecord, isRunning, mustFindRecord, noSuchContainer, paths,
-     listRecords, signalNumber,
+     listRecords, signalNumber, type StorageRequest,
 } from '@berth/engine';
 import { EngineCommand, lifecycle, shq } from '../base.ts';
 
@@ -149,6 +149,27 @@ export class CleanupCommand extends EngineCommand {
     // The monitor runs this right as the init exits: the record may still say running for a moment.
     if (isRunning(rec)) await new Promise((r) => setTimeout(r, 20));
     await (await lifecycle()).cleanupContainer(this.env, rec.id, this.exitCommand(rec.id));
+    return undefined;
+  }
+}
+
+/**
+ * A storage step of a rootless berth (hidden): @berth/engine runs it as
+ * `unshare ... berth container storage -` inside the user's namespace, where
+ * layers can be unpacked with the image's owners and snapshots removed.
+ * Reads the step as JSON on stdin, prints its result as JSON.
+ */
+export class StorageCommand extends EngineCommand {
+  static override paths = [['container', 'storage']];
+  static override usage = undefined;
+  input = Option.String({ name: '-' });
+  async perform(): Promise<number | undefined> {
+    if (this.input !== '-') throw new EngineError('E_USAGE', 'container storage reads its request from stdin: pass -');
+    if (!inBerthUserNamespace()) throw new EngineError('E_ROOTLESS', 'container storage runs only inside the user namespace berth makes for it');
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    const request = JSON.parse(Buffer.concat(chunks).toString('utf8')) as StorageRequest;
+    this.out(JSON.stringify(await (await lifecycle()).runStorageRequest(this.env, request)));
     return undefined;
   }
 }
