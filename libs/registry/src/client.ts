@@ -379,24 +379,48 @@ export class RegistryClient {
   /** The Authorization header for a repository, fetching a token when the registry wants one. */
   private async authorization(repository: string, signal?: AbortSignal): Promise<string | undefined> {
     const c = this.challenge;
+    const scope = c?.params.scope && c.params.scope.includes(`repository:${repository}:`) ? c.params.scope : `repository:${repository}:pull`;
+    return this.authorizationFor([scope], signal);
+  }
+
+  /**
+   * The Authorization header for these token scopes under the current
+   * challenge: Basic credentials, or a Bearer token (cached until shortly
+   * before it expires; concurrent callers share one fetch). The push client
+   * asks for `repository:NAME:pull,push` (and `repository:OTHER:pull` to
+   * mount from OTHER) through the same flow.
+   */
+  async authorizationFor(scopes: readonly string[], signal?: AbortSignal): Promise<string | undefined> {
+    const c = this.challenge;
     if (!c) return undefined;
     if (c.scheme === 'basic') {
       if (!this.credentials) return undefined;
       return `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')}`;
     }
     if (c.scheme !== 'bearer') return undefined;
-    const scope = c.params.scope && c.params.scope.includes(`repository:${repository}:`) ? c.params.scope : `repository:${repository}:pull`;
-    const cached = this.tokens.get(scope);
+    const key = scopes.join(' ');
+    const cached = this.tokens.get(key);
     // Refresh a little early, so a token does not expire between here and the registry.
     if (cached && cached.expiresAt - 5_000 > Date.now()) return `Bearer ${cached.value}`;
-    let pending = this.tokenFetches.get(scope);
+    let pending = this.tokenFetches.get(key);
     if (!pending) {
-      pending = this.fetchToken(c, scope, signal).finally(() => this.tokenFetches.delete(scope));
-      this.tokenFetches.set(scope, pending);
+      pending = this.fetchToken(c, scopes, signal).finally(() => this.tokenFetches.delete(key));
+      this.tokenFetches.set(key, pending);
     }
     const token = await pending;
-    this.tokens.set(scope, token);
+    this.tokens.set(key, token);
     return `Bearer ${token.value}`;
+  }
+
+  /** A 401 named a new challenge: authenticate under it from now on, with fresh tokens. */
+  rechallenge(challenge: Challenge): void {
+    this.challenge = challenge;
+    this.tokens.clear();
+  }
+
+  /** Whether the registry asked for Basic auth, and whether there are credentials to send. */
+  get authState(): { scheme: string | undefined; hasCredentials: boolean; credentialsSource: string | undefined } {
+    return { scheme: this.challenge?.scheme, hasCredentials: this.credentials !== undefined, credentialsSource: this.credentials?.source };
   }
 
   /**
@@ -404,16 +428,16 @@ export class RegistryClient {
    * GET realm?service=S&scope=repository:NAME:pull, with Basic credentials
    * when we have them; the answer is {"token"|"access_token", "expires_in", "issued_at"}.
    */
-  private async fetchToken(c: Challenge, scope: string, signal?: AbortSignal): Promise<Token> {
+  private async fetchToken(c: Challenge, scopes: readonly string[], signal?: AbortSignal): Promise<Token> {
     const realm = c.params.realm;
     if (!realm) throw new RegistryError('E_REGISTRY_AUTH', `${this.registry} asks for a Bearer token but names no realm to get it from`);
     let url: URL;
     try { url = new URL(realm); } catch { throw new RegistryError('E_REGISTRY_AUTH', `${this.registry}: token realm "${realm}" is not a URL`); }
     if (c.params.service) url.searchParams.set('service', c.params.service);
-    url.searchParams.set('scope', scope);
+    for (const scope of scopes) url.searchParams.append('scope', scope);
     const headers: Record<string, string> = { 'user-agent': this.userAgent };
     if (this.credentials) headers.authorization = `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')}`;
-    const what = `token from ${url.origin}${url.pathname} for ${scope}`;
+    const what = `token from ${url.origin}${url.pathname} for ${scopes.join(' ')}`;
     for (let attempt = 1; ; attempt++) {
       const res = await this.withNetworkRetries(`GET ${url.origin}${url.pathname}`, () => request(url, { dispatcher: this.agent, method: 'GET', headers, signal }));
       const body = await res.body.text().catch(() => '');
@@ -436,7 +460,7 @@ export class RegistryClient {
       // The spec's default lifetime is 60 s when expires_in is missing.
       const lifetime = typeof doc.expires_in === 'number' && doc.expires_in > 0 ? doc.expires_in : 60;
       const issued = typeof doc.issued_at === 'string' && Number.isFinite(Date.parse(doc.issued_at)) ? Date.parse(doc.issued_at) : Date.now();
-      log.debug(`got a token for ${scope}, valid ${lifetime} s`);
+      log.debug(`got a token for ${scopes.join(' ')}, valid ${lifetime} s`);
       return { value, expiresAt: Math.min(issued, Date.now()) + lifetime * 1000 };
     }
   }
@@ -450,7 +474,7 @@ class SinkError extends Error {
 }
 
 /** Prefer Bearer over Basic when a registry offers both. */
-function pickChallenge(challenges: Challenge[]): Challenge | undefined {
+export function pickChallenge(challenges: Challenge[]): Challenge | undefined {
   return challenges.find((c) => c.scheme === 'bearer') ?? challenges.find((c) => c.scheme === 'basic');
 }
 

@@ -1,7 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { Agent, request, type Dispatcher } from 'undici';
 import { log } from '@berth/cli-kit';
-import { parseChallenges, type Challenge } from './challenge.ts';
+import { parseChallenges } from './challenge.ts';
+import { pickChallenge, RegistryClient } from './client.ts';
 import type { Credentials } from './credentials.ts';
 import { RegistryError, codeForStatus, decodeErrorBody, describeNetworkError, isTransientNetworkError, isTransientStatus } from './errors.ts';
 
@@ -42,58 +43,32 @@ export type UploadOutcome = 'exists' | 'mounted' | 'uploaded';
 /** What happened to a blob; `requests` counts the PUT/PATCH requests that carried its bytes (1 for a monolithic upload). */
 export interface UploadResult { outcome: UploadOutcome; requests: number }
 
-interface Token { value: string; expiresAt: number }
-
 export class PushClient {
   readonly registry: string;
-  private readonly apiHost: string;
-  private scheme: 'https' | 'http' = 'https';
-  private readonly insecure: boolean;
   private readonly credentials: Credentials | undefined;
+  /** Uploads run on their own agent: longer timeouts than the pull side's, for big PUTs. */
   private readonly agent: Agent;
   private readonly maxAttempts: number;
   private readonly userAgent: string;
-  private challenge: Challenge | undefined;
-  private readonly tokens = new Map<string, Token>();
+  /** The pull client does the version check and the auth (Basic, or the token flow) for both sides. */
+  private readonly session: RegistryClient;
 
   constructor(opts: PushClientOptions) {
     this.registry = opts.registry;
-    this.apiHost = opts.registry === 'docker.io' ? 'registry-1.docker.io' : opts.registry;
-    this.insecure = opts.insecure ?? false;
     this.credentials = opts.credentials;
     this.maxAttempts = opts.maxAttempts ?? 4;
     this.userAgent = opts.userAgent ?? 'berth/0.1';
-    this.agent = new Agent({ connections: 8, connect: { rejectUnauthorized: !this.insecure, timeout: 10_000 }, headersTimeout: 120_000, bodyTimeout: 120_000 });
+    this.session = new RegistryClient({ registry: opts.registry, insecure: opts.insecure, credentials: opts.credentials, maxAttempts: this.maxAttempts, userAgent: this.userAgent });
+    this.agent = new Agent({ connections: 8, connect: { rejectUnauthorized: !(opts.insecure ?? false), timeout: 10_000 }, headersTimeout: 120_000, bodyTimeout: 120_000 });
   }
 
-  async close(): Promise<void> { await this.agent.close().catch(() => {}); }
+  async close(): Promise<void> {
+    await Promise.all([this.agent.close().catch(() => {}), this.session.close()]);
+  }
 
   /** GET /v2/: which scheme answers, and which auth the registry wants. */
   async ping(): Promise<void> {
-    const schemes: Array<'https' | 'http'> = this.insecure ? ['https', 'http'] : ['https'];
-    let lastErr: unknown;
-    for (const scheme of schemes) {
-      const url = `${scheme}://${this.apiHost}/v2/`;
-      try {
-        const res = await request(url, { dispatcher: this.agent, method: 'GET', headers: { 'user-agent': this.userAgent } });
-        await res.body.dump().catch(() => {});
-        this.scheme = scheme;
-        if (res.statusCode === 401) this.challenge = pickChallenge(parseChallenges(res.headers['www-authenticate']));
-        if (res.statusCode >= 500) throw new RegistryError('E_REGISTRY', `GET ${url}: registry answered ${res.statusCode}`, { status: res.statusCode });
-        return;
-      } catch (err) {
-        if (err instanceof RegistryError) throw err;
-        lastErr = err;
-        const code = (err as { code?: string })?.code;
-        if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH') {
-          throw new RegistryError('E_REGISTRY_UNREACHABLE', `GET ${url}: ${describeNetworkError(err)}`, { cause: err });
-        }
-      }
-    }
-    if (!this.insecure) {
-      throw new RegistryError('E_REGISTRY_TLS', `GET https://${this.apiHost}/v2/: ${describeNetworkError(lastErr)}; if ${this.registry} is a plain-HTTP or self-signed registry, pass --tls-verify=false`, { cause: lastErr });
-    }
-    throw new RegistryError('E_REGISTRY_UNREACHABLE', `GET ${this.apiHost}/v2/ over https and http: ${describeNetworkError(lastErr)}`, { cause: lastErr });
+    await this.session.ping();
   }
 
   /** HEAD the blob: 200 means the registry has it in this repository. */
@@ -181,12 +156,16 @@ export class PushClient {
     repository: string; extraScope?: string; what: string; ok: number[];
     headers?: Record<string, string>; body?: () => NodeJS.ReadableStream | Buffer;
   }): Promise<{ status: number; location: string | undefined; digest: string | undefined }> {
-    const url = pathOrUrl.startsWith('/') ? `${this.scheme}://${this.apiHost}${pathOrUrl}` : new URL(pathOrUrl, `${this.scheme}://${this.apiHost}/`).toString();
+    const base = this.session.baseUrl;
+    const apiHost = new URL(base).host;
+    const url = pathOrUrl.startsWith('/') ? `${base}${pathOrUrl}` : new URL(pathOrUrl, `${base}/`).toString();
     let authRetries = 0;
     for (let attempt = 1; ; attempt++) {
       const headers: Record<string, string> = { 'user-agent': this.userAgent, ...opts.headers };
-      const auth = await this.authorization(opts.repository, opts.extraScope);
-      if (auth && new URL(url).host === this.apiHost) headers.authorization = auth;
+      const scopes = [`repository:${opts.repository}:pull,push`, ...(opts.extraScope ? [`repository:${opts.extraScope}:pull`] : [])];
+      const auth = await this.session.authorizationFor(scopes);
+      // Credentials go only to the registry itself, never to a redirect target.
+      if (auth && new URL(url).host === apiHost) headers.authorization = auth;
       let res: Dispatcher.ResponseData;
       try {
         res = await request(url, { dispatcher: this.agent, method, headers, body: opts.body?.() as Dispatcher.DispatchOptions['body'] });
@@ -202,8 +181,7 @@ export class PushClient {
         // A Basic registry we sent no credentials to, or a Bearer one whose
         // token lacks this scope: authenticate and send again.
         if (challenge && (challenge.scheme === 'bearer' || (this.credentials && !auth))) {
-          this.challenge = challenge;
-          this.tokens.clear();
+          this.session.rechallenge(challenge);
           authRetries++;
           continue;
         }
@@ -222,54 +200,11 @@ export class PushClient {
       throw new RegistryError(codeForStatus(status), `${opts.what}: registry answered ${status}${hint}${summary ? `: ${summary}` : ''} [${method} ${url.replace(/\?.*$/, '')}]`, { status, errors });
     }
   }
-
-  private async authorization(repository: string, extra: string | undefined): Promise<string | undefined> {
-    const c = this.challenge;
-    if (!c) return undefined;
-    if (c.scheme === 'basic') {
-      return this.credentials ? `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')}` : undefined;
-    }
-    if (c.scheme !== 'bearer') return undefined;
-    const scopes = [`repository:${repository}:pull,push`, ...(extra ? [`repository:${extra}:pull`] : [])];
-    const key = scopes.join(' ');
-    const cached = this.tokens.get(key);
-    if (cached && cached.expiresAt - 5_000 > Date.now()) return `Bearer ${cached.value}`;
-    const token = await this.fetchToken(c, scopes);
-    this.tokens.set(key, token);
-    return `Bearer ${token.value}`;
-  }
-
-  /** The docker token flow (distribution docs/spec/auth/token.md) for the push scopes. */
-  private async fetchToken(c: Challenge, scopes: string[]): Promise<Token> {
-    const realm = c.params.realm;
-    if (!realm) throw new RegistryError('E_REGISTRY_AUTH', `${this.registry} asks for a Bearer token but names no realm`);
-    const url = new URL(realm);
-    if (c.params.service) url.searchParams.set('service', c.params.service);
-    for (const s of scopes) url.searchParams.append('scope', s);
-    const headers: Record<string, string> = { 'user-agent': this.userAgent };
-    if (this.credentials) headers.authorization = `Basic ${Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')}`;
-    const res = await request(url, { dispatcher: this.agent, method: 'GET', headers });
-    const body = await res.body.text().catch(() => '');
-    if (res.statusCode !== 200) {
-      const { summary } = decodeErrorBody(body);
-      throw new RegistryError('E_REGISTRY_AUTH', `token for ${scopes.join(' ')} from ${url.origin}${url.pathname}: answered ${res.statusCode}${this.credentials ? ` (credentials from ${this.credentials.source} were rejected)` : ''}${summary ? `: ${summary}` : ''}`, { status: res.statusCode });
-    }
-    let doc: { token?: unknown; access_token?: unknown; expires_in?: unknown };
-    try { doc = JSON.parse(body) as typeof doc; } catch { throw new RegistryError('E_REGISTRY_AUTH', `the token server's answer is not JSON`); }
-    const value = typeof doc.token === 'string' && doc.token ? doc.token : typeof doc.access_token === 'string' ? doc.access_token : '';
-    if (!value) throw new RegistryError('E_REGISTRY_AUTH', `the token server's answer has no token`);
-    const lifetime = typeof doc.expires_in === 'number' && doc.expires_in > 0 ? doc.expires_in : 60;
-    return { value, expiresAt: Date.now() + lifetime * 1000 };
-  }
 }
 
 /** Add ?digest= to an upload Location, which may already carry a query (the registry's _state). */
 function withDigest(location: string, digest: string): string {
   return `${location}${location.includes('?') ? '&' : '?'}digest=${encodeURIComponent(digest)}`;
-}
-
-function pickChallenge(challenges: Challenge[]): Challenge | undefined {
-  return challenges.find((c) => c.scheme === 'bearer') ?? challenges.find((c) => c.scheme === 'basic');
 }
 
 function header(v: string | string[] | undefined): string | undefined {
