@@ -181,14 +181,14 @@ describe('rootless berth: the front as an ordinary user', () => {
     }
   }, 60_000);
 
-  it('refusals before any work: -p names /dev/net/tun as berth-pod does, --pod is not joined, --runtime runc says it cannot take the rootless bundle', () => {
+  it('refusals before any work: -p names /dev/net/tun as berth-pod does, --pod of a missing pod is named, --runtime runc says it cannot take the rootless bundle', () => {
     const p = berthAs(user, ['run', '--rm', '-p', '8080:80', ref, 'true']);
     expect(p.code).toBe(125);
     expect(p.stderr).toContain('-p 8080:80');
     expect(p.stderr).toContain('/dev/net/tun');
     const pod = berthAs(user, ['run', '--rm', '--pod', 'wp_pod', ref, 'true']);
     expect(pod.code).toBe(125);
-    expect(pod.stderr).toContain('--pod wp_pod: a rootless berth does not join pods yet');
+    expect(pod.stderr).toContain('--pod wp_pod: no pod with name or ID wp_pod found');
     const runc = berthAs(user, ['--runtime', 'runc', 'run', '--rm', ref, 'true']);
     expect(runc.code).toBe(125);
     expect(runc.stderr).toMatch(/runc cannot run berth's rootless bundle.*berth-runtime/);

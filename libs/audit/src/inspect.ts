@@ -53,6 +53,13 @@ function containerTarget(c: ContainerInfo): InspectTarget {
 export interface CapabilityReport extends CapSets {
   /** Against the reference process: what this one lacks, and what it has beyond it. */
   diff: Record<keyof CapSets, { missing: string[]; extra: string[] }>;
+  /**
+   * Whether the sets are held in a user namespace other than the reference's
+   * (a rootless container's): capabilities act only on what that namespace
+   * owns (user_namespaces(7)), so "beyond the host" grants nothing over the
+   * host. null when either namespace cannot be read (another user's process).
+   */
+  ownUserNamespace: boolean | null;
 }
 
 export interface InspectDocument {
@@ -109,6 +116,8 @@ export function inspectProcess(target: InspectTarget, opts: { reference?: number
   const cg = cgroups(pid);
   const seccompMode = Number(status.Seccomp ?? -1);
   const c = target.container;
+  const nsList = namespaces(pid, reference);
+  const userNs = nsList.find((n) => n.type === 'user');
   return {
     kind: 'audit-inspect',
     pid,
@@ -116,13 +125,13 @@ export function inspectProcess(target: InspectTarget, opts: { reference?: number
     process: { comm: st.comm, exe: exePath(pid), cmdline: cmdline(pid), state: st.state, ppid: st.ppid },
     login: { loginuid: login.loginuid, user: userName(login.loginuid), unset: login.loginuid === null, sessionid: login.sessionid },
     credentials: { uid: ids(status.Uid), gid: ids(status.Gid), groups: ids(status.Groups), uidMap: idMap(pid, 'uid_map'), gidMap: idMap(pid, 'gid_map') },
-    capabilities: { ...caps, diff },
+    capabilities: { ...caps, diff, ownUserNamespace: userNs === undefined || userNs.host === null ? null : !userNs.host },
     noNewPrivs: status.NoNewPrivs === '1',
     seccomp: {
       mode: SECCOMP_MODES[seccompMode] ?? 'unknown',
       filters: status.Seccomp_filters === undefined ? null : Number(status.Seccomp_filters),
     },
-    namespaces: namespaces(pid, reference),
+    namespaces: nsList,
     cgroups: cg,
     limits: effectiveLimits(cg),
     lsm: lsmLabel(pid),
@@ -154,6 +163,7 @@ export function formatInspectTable(d: InspectDocument): string {
       : `; ${df.missing.length} fewer than ${ref}`;
     row(`CAP ${set.toUpperCase()}`, `${held.length} caps${shown}${dropped}${df.extra.length ? `; beyond ${ref}: ${list(df.extra)}` : ''}`);
   }
+  if (d.capabilities.ownUserNamespace) row('CAP SCOPE', `held in the process's own user namespace, not ${ref}'s: they act only on what that namespace owns`);
   row('NO_NEW_PRIVS', d.noNewPrivs ? 'yes' : 'no');
   row('SECCOMP', `${d.seccomp.mode}${d.seccomp.filters !== null ? ` (${d.seccomp.filters} filters)` : ''}`);
   lines.push('');

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { log } from '@berth/cli-kit';
 import { ImageLayout, writeFileAtomic } from '@berth/content';
-import { attachContainer, createPod, detachContainer, inspectPod, removePod } from '@berth/pod';
+import { attachContainer, createPod, detachContainer, inspectPod, removePod, rootlessPodMessage } from '@berth/pod';
 import { isMountPoint, mountAll, resolveImage, Snapshotter, unmountAll, unpackImage, type ResolvedImage } from '@berth/snapshots';
 import { generateBundle, serializeSpec, type RootfsDocument } from '@berth/bundle-generator/generate';
 import type { BundleOptions } from '@berth/bundle-generator/spec';
@@ -61,19 +61,20 @@ export function imageId(image: ResolvedImage): string {
 
 export async function createContainer(env: EngineEnv, runtimePath: string, runtimeRoot: string, req: CreateRequest): Promise<ContainerRecord> {
   if (env.rootless && isRootlessCaller()) {
-    // Refused before any work. -p gets berth-pod's own words: libs/pod's
-    // createPod refuses an ordinary user's private pod network before it
-    // makes anything, naming /dev/net/tun and the user-mode network
-    // (rootlessPodMessage is not exported from @berth/pod, so it is asked).
+    // Refused before any work: -p needs a private network, which berth-pod
+    // refuses an ordinary user in these words (naming /dev/net/tun and the
+    // user-mode network). A pod (--pod) is joined in the storage step below.
     if (req.publish.length > 0) {
-      const refusal = await createPod({ publish: req.publish, runRoot: env.runRoot, network: 'bridge' }).then(
-        async (doc) => { await removePod(doc.id, { force: true, runRoot: env.runRoot }); return 'a rootless container cannot publish ports yet'; },
-        (err: unknown) => (err as Error).message,
-      );
-      throw new EngineError('E_ROOTLESS', `${req.publish.map((p) => `-p ${p}`).join(' ')}: ${refusal}`);
+      throw new EngineError('E_ROOTLESS', `${req.publish.map((p) => `-p ${p}`).join(' ')}: ${rootlessPodMessage('bridge')}`);
     }
     if (req.pod !== undefined) {
-      throw new EngineError('E_ROOTLESS', `--pod ${req.pod}: a rootless berth does not join pods yet; run the container with --network none or --network host`);
+      // Found as the user before the namespace is entered, so a wrong name costs no storage step.
+      const pod = await inspectPod(req.pod, { runRoot: env.runRoot }).catch((err: unknown) => {
+        throw new EngineError('E_NO_POD', `--pod ${req.pod}: no pod with name or ID ${req.pod} found: no such pod`, { cause: err });
+      });
+      if (pod.status === 'Dead') {
+        throw new EngineError('E_POD_DEAD', `--pod ${req.pod}: the process holding the pod's namespaces is gone, so nothing can join it; remove it with berth pod rm ${pod.name}`);
+      }
     }
     checkRootlessRuntime(runtimePath);
     // Unpack, snapshot and bundle in the user's namespace (rootless.ts says why there).
@@ -118,6 +119,8 @@ export async function createContainer(env: EngineEnv, runtimePath: string, runti
       rec.pod = { id: pod.id, name: pod.name, ...(implicit ? { implicit: true } : {}) };
       // The same fields berth-bundle --pod reads from berth-pod's document.
       options.pod = {
+        // A rootless pod's holder owns its namespaces in its user namespace, which the container joins too.
+        ...(pod.namespaces.user ? { user: pod.namespaces.user } : {}),
         ...(pod.namespaces.network ? { network: pod.namespaces.network } : {}),
         ...(pod.namespaces.ipc ? { ipc: pod.namespaces.ipc } : {}),
         ...(pod.namespaces.uts ? { uts: pod.namespaces.uts } : {}),

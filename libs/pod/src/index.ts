@@ -1,5 +1,5 @@
 export {
-  createPod, removePod, listPods, inspectPod, attachContainer, detachContainer, podPorts, checkPodNetwork, podsDir, documentOf,
+  createPod, rootlessPodMessage, removePod, listPods, inspectPod, attachContainer, detachContainer, podPorts, checkPodNetwork, podsDir, documentOf,
   type PodEnv, type CreatePodOptions, type RemovePodOptions, type PodDocument, type PodRecord, type PodInspect, type PodStatus, type PodContainerInfo, type NetworkMode,
 } from './pod.ts';
 export { parsePublish, formatPort, portsClash, assertPortFree, assertPortNotMapped, portHolder, type PublishedPort } from './ports.ts';

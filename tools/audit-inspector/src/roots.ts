@@ -1,15 +1,26 @@
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_BERTH_RUNTIME_ROOT } from '@berth/audit';
+import { defaultRunRoot } from '@berth/cli-kit';
 
 /**
  * The runtime state roots to search: the ones given with --runtime-root
- * first, then berth-runtime's default (BERTH_RUNTIME_ROOT, or
- * $XDG_RUNTIME_DIR/berth/runtime rootless, else /run/berth/runtime, as
- * berth-runtime itself picks it).
+ * first, then berth-runtime's default as berth-runtime itself picks it
+ * (BERTH_RUNTIME_ROOT; for an ordinary user $XDG_RUNTIME_DIR/berth/runtime,
+ * or /tmp/berth-run-UID/berth/runtime without it; else /run/berth/runtime),
+ * then the roots the berth front gives each runtime binary it runs
+ * (RUNROOT/runtimes/NAME, named after the binary: berth-runtime, runc), so
+ * `berth-audit inspect` finds the caller's own `berth run` containers.
  */
 export function runtimeRoots(given: string[]): string[] {
   const env = process.env;
-  const berthDefault = env.BERTH_RUNTIME_ROOT
-    ?? (typeof process.geteuid === 'function' && process.geteuid() !== 0 && env.XDG_RUNTIME_DIR ? join(env.XDG_RUNTIME_DIR, 'berth', 'runtime') : DEFAULT_BERTH_RUNTIME_ROOT);
-  return [...new Set([...given, berthDefault])];
+  const rootless = typeof process.geteuid === 'function' && process.geteuid() !== 0;
+  const runtimeBase = env.XDG_RUNTIME_DIR || join('/tmp', `berth-run-${process.geteuid?.() ?? 0}`);
+  const berthDefault = env.BERTH_RUNTIME_ROOT ?? (rootless ? join(runtimeBase, 'berth', 'runtime') : DEFAULT_BERTH_RUNTIME_ROOT);
+  const engineRoots = join(defaultRunRoot(), 'runtimes');
+  let engineDefaults: string[] = [];
+  try {
+    engineDefaults = readdirSync(engineRoots, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => join(engineRoots, d.name));
+  } catch { /* no berth front state here: nothing to add */ }
+  return [...new Set([...given, berthDefault, ...engineDefaults])];
 }

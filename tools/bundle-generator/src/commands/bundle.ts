@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import {
   BerthCommand, BerthUsageError, Command, Option, parseStageDocument, readStdinDocument,
@@ -152,7 +152,7 @@ async function readPod(arg: string): Promise<PodNamespaces> {
     if (key !== 'user' && key !== 'network' && key !== 'ipc' && key !== 'uts' && key !== 'pid') throw new BerthUsageError(`--pod ${arg}: namespaces.${key}: a container can join a pod's user, network, ipc, uts and pid namespaces only`);
     if (typeof value !== 'string' || !value.startsWith('/')) throw new BerthUsageError(`--pod ${arg}: namespaces.${key} must be an absolute path`);
     const holder = /^\/proc\/(\d+)\/ns\/[a-z]+$/.exec(value);
-    if (holder ? !existsSync(`/proc/${holder[1]}`) : !existsSync(value)) {
+    if (holder ? !holderAlive(Number(holder[1])) : !existsSync(value)) {
       throw new BerthUsageError(`--pod ${arg}: namespaces.${key}: ${value} does not exist${holder ? ' (the pod\'s namespace holder is gone: remove the pod and create it again)' : ''}`);
     }
     out[key] = value;
@@ -163,4 +163,19 @@ async function readPod(arg: string): Promise<PodNamespaces> {
     throw new BerthUsageError(`--pod ${arg}: the pod was created by root: an ordinary user joins only a pod of their own (berth-pod create --network none|host as that user)`);
   }
   return out;
+}
+
+/**
+ * A rootless pod's namespaces live as long as its holder process. A killed
+ * holder may linger as a zombie until its parent reaps it; a zombie holds no
+ * namespace, so it counts as gone. (The ns links themselves cannot be stat'ed
+ * from this process's own user namespace, hence /proc/PID/stat.)
+ */
+function holderAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }
