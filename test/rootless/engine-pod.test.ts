@@ -1,25 +1,14 @@
-import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busyboxEntries, writeImage } from '../helpers/images.ts';
 import { skopeoPush, startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { binPath, tempDir } from '../helpers/run.ts';
-import { makeUser, type TestUser } from './users.ts';
+import { tempDir } from '../helpers/run.ts';
+import { berthAs, makeUser, type TestUser } from './users.ts';
 
 // The guide's pod walkthrough as an ordinary user (issue 12): `berth pod
 // create --network none`, containers joined with `berth run --pod`, talking
 // over the pod's loopback, and `berth pod rm -f` taking the pod's holder with it.
-
-interface Result { code: number; stdout: string; stderr: string }
-
-function berthAs(user: TestUser, args: string[]): Result {
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: user.home, LANG: 'C.UTF-8' };
-  const r = spawnSync('runuser', ['-u', user.name, '--', process.execPath, binPath('berth'), ...args], {
-    encoding: 'utf8', env, cwd: user.home, timeout: 60_000,
-  });
-  return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
 
 /** A process that still runs (a zombie waiting for its reaper runs nothing and holds no namespace). */
 function running(pid: number): boolean {

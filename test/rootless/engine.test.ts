@@ -5,23 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busyboxEntries, writeImage } from '../helpers/images.ts';
 import { skopeoPush, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { binPath, tempDir } from '../helpers/run.ts';
-import { dataRootOf, makeUser, type TestUser } from './users.ts';
+import { berthAs, dataRootOf, makeUser, type Result, type TestUser } from './users.ts';
 
 // The berth front as an ordinary user (issue 12): `berth run`, ps, exec,
 // logs, stop, rm, images, rmi against the user's own store, with no root
 // anywhere. Storage steps (unpack, snapshot, bundle, snapshot removal) run in
 // the user's namespace; conmon and berth-runtime run as the user.
-
-interface Result { code: number; stdout: string; stderr: string }
-
-/** `berth ARGS` as `user`, with the user's HOME and no XDG dirs (so the run root is /tmp/berth-run-UID). */
-function berthAs(user: TestUser, args: string[]): Result {
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: user.home, LANG: 'C.UTF-8' };
-  const r = spawnSync('runuser', ['-u', user.name, '--', process.execPath, binPath('berth'), ...args], {
-    encoding: 'utf8', env, cwd: user.home, timeout: 60_000,
-  });
-  return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
 
 /** A berth command line typed at a terminal: script(1) gives it a pty, as a user's shell would. */
 function berthAtTerminal(user: TestUser, args: string[]): Result {

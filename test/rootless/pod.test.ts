@@ -1,11 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busyboxEntries, writeImage } from '../helpers/images.ts';
 import { skopeoPush, startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { binPath, runTool, tempDir } from '../helpers/run.ts';
+import { runTool, tempDir } from '../helpers/run.ts';
 import { makeUser, runAs, type TestUser } from './users.ts';
 
 // Rootless pods (issue 12): an ordinary user creates a pod with --network
@@ -14,24 +13,6 @@ import { makeUser, runAs, type TestUser } from './users.ts';
 // containers join that user namespace by path and then the pod's network,
 // IPC and UTS namespaces. A private (bridged) network stays refused, naming
 // /dev/net/tun.
-
-/** A berth binary as `user`; `detached` for a create whose container keeps stdout/stderr open. */
-function runAsWith(user: TestUser, tool: string, args: string[], opts: { detached?: boolean; input?: string } = {}): { code: number; stdout: string; stderr: string } {
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: user.home, LANG: 'C.UTF-8' };
-  const errFile = opts.detached ? join(tmpdir(), `berth-rlpod-${process.pid}-${Date.now()}.err`) : undefined;
-  const errFd = errFile ? openSync(errFile, 'w') : undefined;
-  try {
-    const r = spawnSync('runuser', ['-u', user.name, '--', process.execPath, binPath(tool), ...args], {
-      encoding: 'utf8', env, cwd: user.home, timeout: 60_000, input: opts.input,
-      ...(errFd !== undefined ? { stdio: ['ignore', 'ignore', errFd] } : {}),
-    });
-    const stderr = errFile ? readFileSync(errFile, 'utf8') : r.stderr ?? '';
-    return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr };
-  } finally {
-    if (errFd !== undefined) closeSync(errFd);
-    if (errFile) rmSync(errFile, { force: true });
-  }
-}
 
 /** Alive and not a zombie: a zombie holds no namespace. */
 function alive(pid: number): boolean {
@@ -61,7 +42,7 @@ describe('rootless berth-pod', () => {
   const containers: string[] = [];
   const pods: string[] = [];
 
-  const pod = (args: string[], input?: string) => runAsWith(user, 'berth-pod', args, { input });
+  const pod = (args: string[], input?: string) => runAs(user, 'berth-pod', args, { input });
 
   function createPod(name: string, network: string, share?: string): PodJson {
     const r = pod(['create', '--name', name, '--network', network, ...(share ? ['--share', share] : [])]);
@@ -97,7 +78,7 @@ describe('rootless berth-pod', () => {
 
   afterAll(async () => {
     if (user) {
-      for (const id of containers) runAsWith(user, 'berth-runtime', ['delete', '--force', id]);
+      for (const id of containers) runAs(user, 'berth-runtime', ['delete', '--force', id]);
       for (const name of pods) pod(['rm', '--force', name]);
       // A holder left by a failed test would keep userdel from removing the user.
       for (const pid of holders) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
@@ -142,9 +123,9 @@ describe('rootless berth-pod', () => {
     const config = JSON.parse(readFileSync(join(serverBundle, 'config.json'), 'utf8'));
     expect(config.linux.namespaces[0]).toEqual({ type: 'user', path: doc.namespaces.user });
     containers.push(server);
-    const create = runAsWith(user, 'berth-runtime', ['create', '--bundle', serverBundle, server], { detached: true });
+    const create = runAs(user, 'berth-runtime', ['create', '--bundle', serverBundle, server], { detached: true });
     expect(create.code, create.stderr).toBe(0);
-    expect(runAsWith(user, 'berth-runtime', ['start', server]).code).toBe(0);
+    expect(runAs(user, 'berth-runtime', ['start', server]).code).toBe(0);
     expect(pod(['join', name, server]).code).toBe(0);
 
     // Container 2 fetches it from 127.0.0.1 (bounded retries while httpd starts).
@@ -152,7 +133,7 @@ describe('rootless berth-pod', () => {
     const clientBundle = bundleInPod(client, podDoc, ['sh', '-c',
       'hostname; id; cat /proc/self/uid_map; i=0; while [ $i -lt 100 ]; do if wget -q -O - http://127.0.0.1:8080/; then exit 0; fi; i=$((i+1)); sleep 0.1; done; exit 7']);
     containers.push(client);
-    const r = runAsWith(user, 'berth-runtime', ['run', '--bundle', clientBundle, client]);
+    const r = runAs(user, 'berth-runtime', ['run', '--bundle', clientBundle, client]);
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.split('\n');
     // The pod's hostname, set by the holder, seen by both: the server wrote it into index.html.
@@ -189,7 +170,7 @@ describe('rootless berth-pod', () => {
     const id = `h${suffix}`;
     containers.push(id);
     const bundle = bundleInPod(id, JSON.stringify(doc), ['sh', '-c', 'hostname; cat /proc/1/comm; cat /proc/net/dev']);
-    const r = runAsWith(user, 'berth-runtime', ['run', '--bundle', bundle, id]);
+    const r = runAs(user, 'berth-runtime', ['run', '--bundle', bundle, id]);
     expect(r.code, r.stderr).toBe(0);
     const [hostname, pid1] = r.stdout.split('\n');
     expect(hostname).toBe(name);

@@ -1,11 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, copyFileSync, lstatSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busyboxEntries, writeImage } from '../helpers/images.ts';
 import { skopeoPush, startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { binPath, tempDir } from '../helpers/run.ts';
+import { tempDir } from '../helpers/run.ts';
 import { makeUser, runAs, type TestUser } from './users.ts';
 
 // Rootless containers (issue 12): an ordinary user runs the whole pipeline —
@@ -13,25 +12,6 @@ import { makeUser, runAs, type TestUser } from './users.ts';
 // no root anywhere. The runtime makes the user namespace first (the user's
 // subordinate range written by newuidmap/newgidmap) and mounts the overlay
 // rootfs inside it; devices are bound from the host, cgroup limits skipped.
-
-/** A berth binary as `user`, with extra environment and no stdin/stdout pipes held by a container that keeps running. */
-function runAsWith(user: TestUser, tool: string, args: string[], opts: { env?: Record<string, string>; detached?: boolean } = {}): { code: number; stdout: string; stderr: string } {
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: user.home, LANG: 'C.UTF-8', ...opts.env };
-  // A detached container inherits stdout and stderr: a pipe would keep spawnSync waiting for it.
-  const errFile = opts.detached ? join(tmpdir(), `berth-rl-${process.pid}-${Date.now()}.err`) : undefined;
-  const errFd = errFile ? openSync(errFile, 'w') : undefined;
-  try {
-    const r = spawnSync('runuser', ['-u', user.name, '--', process.execPath, binPath(tool), ...args], {
-      encoding: 'utf8', env, cwd: user.home, timeout: 60_000,
-      ...(errFd !== undefined ? { stdio: ['ignore', 'ignore', errFd] } : {}),
-    });
-    const stderr = errFile ? readFileSync(errFile, 'utf8') : r.stderr ?? '';
-    return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr };
-  } finally {
-    if (errFd !== undefined) closeSync(errFd);
-    if (errFile) rmSync(errFile, { force: true });
-  }
-}
 
 const stateRootOf = (user: TestUser) => `/tmp/berth-run-${user.uid}/berth/runtime`;
 
@@ -51,7 +31,7 @@ describe('rootless berth-runtime: a container run by an ordinary user', () => {
     const id = `r${suffix}-${++n}`;
     const bundle = runAs(user, 'berth-bundle', ['--name', id, ...bundleArgs, '-', '--', ...command], rootfsDoc);
     expect(bundle.code, bundle.stderr).toBe(0);
-    return runAsWith(user, 'berth-runtime', ['run', '--bundle', JSON.parse(bundle.stdout).bundle, id]);
+    return runAs(user, 'berth-runtime', ['run', '--bundle', JSON.parse(bundle.stdout).bundle, id]);
   }
 
   beforeAll(async () => {
@@ -74,7 +54,7 @@ describe('rootless berth-runtime: a container run by an ordinary user', () => {
     for (const u of [user, other]) {
       if (!u) continue;
       // A container left running by a failed test dies with its state.
-      for (const id of ['keep']) runAsWith(u, 'berth-runtime', ['delete', '--force', `${id}${suffix}`]);
+      for (const id of ['keep']) runAs(u, 'berth-runtime', ['delete', '--force', `${id}${suffix}`]);
       rmSync(`/tmp/berth-run-${u.uid}`, { recursive: true, force: true });
       u.remove();
     }
@@ -141,31 +121,31 @@ describe('rootless berth-runtime: a container run by an ordinary user', () => {
     const id = `keep${suffix}`;
     const bundle = runAs(user, 'berth-bundle', ['--name', id, '-', '--', 'sh', '-c', 'exec sleep 60'], rootfsDoc);
     expect(bundle.code, bundle.stderr).toBe(0);
-    const create = runAsWith(user, 'berth-runtime', ['create', '--bundle', JSON.parse(bundle.stdout).bundle, id], { detached: true });
+    const create = runAs(user, 'berth-runtime', ['create', '--bundle', JSON.parse(bundle.stdout).bundle, id], { detached: true });
     expect(create.code, create.stderr).toBe(0);
-    expect(runAsWith(user, 'berth-runtime', ['start', id]).code).toBe(0);
+    expect(runAs(user, 'berth-runtime', ['start', id]).code).toBe(0);
     const st = lstatSync(stateRootOf(user));
     expect(st.uid).toBe(user.uid);
     expect(st.mode & 0o777).toBe(0o700);
 
     const theirs = ['--root', stateRootOf(user)];
-    const list = runAsWith(other, 'berth-runtime', [...theirs, 'list']);
+    const list = runAs(other, 'berth-runtime', [...theirs, 'list']);
     expect(list.code).not.toBe(0);
     expect(list.stderr).toMatch(/EACCES|permission denied/i);
-    expect(runAsWith(other, 'berth-runtime', [...theirs, 'kill', id, 'KILL']).code).not.toBe(0);
-    expect(runAsWith(other, 'berth-runtime', [...theirs, 'delete', '--force', id]).code).not.toBe(0);
+    expect(runAs(other, 'berth-runtime', [...theirs, 'kill', id, 'KILL']).code).not.toBe(0);
+    expect(runAs(other, 'berth-runtime', [...theirs, 'delete', '--force', id]).code).not.toBe(0);
     // Their own default state root does not show it either.
-    const own = runAsWith(other, 'berth-runtime', ['list', '--format', 'json']);
+    const own = runAs(other, 'berth-runtime', ['list', '--format', 'json']);
     expect(own.code, own.stderr).toBe(0);
     expect(own.stdout).not.toContain(id);
 
-    const state = runAsWith(user, 'berth-runtime', ['state', id]);
+    const state = runAs(user, 'berth-runtime', ['state', id]);
     expect(JSON.parse(state.stdout).status).toBe('running');
     // The owner can still exec into it: nsenter joins the user namespace the user owns.
-    const exec = runAsWith(user, 'berth-runtime', ['exec', id, 'id', '-u']);
+    const exec = runAs(user, 'berth-runtime', ['exec', id, 'id', '-u']);
     expect(exec.code, exec.stderr).toBe(0);
     expect(exec.stdout.trim()).toBe('0');
-    expect(runAsWith(user, 'berth-runtime', ['delete', '--force', id]).code).toBe(0);
+    expect(runAs(user, 'berth-runtime', ['delete', '--force', id]).code).toBe(0);
   }, 60_000);
 
   it('a user without a subordinate range still runs a container: root maps to the user alone, with the usermod hint', () => {
@@ -177,7 +157,7 @@ describe('rootless berth-runtime: a container run by an ordinary user', () => {
       const bundle = runAs(bare, 'berth-bundle', ['--name', 'c1', '-', '--', 'sh', '-c', 'id; cat /proc/self/uid_map'], prep.stdout);
       expect(bundle.code, bundle.stderr).toBe(0);
       expect(bundle.stderr).toContain(`no entry for ${bare.name} in /etc/subuid`);
-      const r = runAsWith(bare, 'berth-runtime', ['run', '--bundle', JSON.parse(bundle.stdout).bundle, 'c1']);
+      const r = runAs(bare, 'berth-runtime', ['run', '--bundle', JSON.parse(bundle.stdout).bundle, 'c1']);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toContain('uid=0(root)');
       expect(r.stdout.split('\n').filter((l) => /^\s*\d+\s+\d+\s+\d+\s*$/.test(l)).map((l) => l.trim().split(/\s+/).map(Number))).toEqual([[0, bare.uid, 1]]);
@@ -196,12 +176,12 @@ describe('rootless berth-runtime: a container run by an ordinary user', () => {
     const id = `nosuid${suffix}`;
     const bundle = runAs(user, 'berth-bundle', ['--name', id, '-', '--', 'true'], rootfsDoc);
     expect(bundle.code, bundle.stderr).toBe(0);
-    const r = runAsWith(user, 'berth-runtime', ['run', '--bundle', JSON.parse(bundle.stdout).bundle, id], { env: { BERTH_NEWUIDMAP: join(helpers, 'newuidmap') } });
+    const r = runAs(user, 'berth-runtime', ['run', '--bundle', JSON.parse(bundle.stdout).bundle, id], { env: { BERTH_NEWUIDMAP: join(helpers, 'newuidmap') } });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(`${join(helpers, 'newuidmap')} is not setuid root`);
     expect(r.stderr).toContain('chmod u+s');
     // Nothing is left behind: the id can be used again.
-    const again = runAsWith(user, 'berth-runtime', ['run', '--bundle', JSON.parse(bundle.stdout).bundle, id]);
+    const again = runAs(user, 'berth-runtime', ['run', '--bundle', JSON.parse(bundle.stdout).bundle, id]);
     expect(again.code, again.stderr).toBe(0);
   }, 60_000);
 });

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { binPath } from '../helpers/run.ts';
 
@@ -47,11 +48,42 @@ export function makeUser(name: string, range?: { start: number; count: number })
   };
 }
 
+export interface Result { code: number; stdout: string; stderr: string }
+
+export interface RunAsOptions {
+  input?: string;
+  /** Extra environment on top of PATH, HOME and LANG. */
+  env?: Record<string, string>;
+  /**
+   * The command leaves a container running that inherits stdout and stderr: a
+   * pipe would keep spawnSync waiting for it, so stdout is dropped and stderr
+   * goes through a file.
+   */
+  detached?: boolean;
+}
+
 /** A berth binary run as `user` (runuser, a login-less su), with the user's own HOME and no XDG dirs set. */
-export function runAs(user: TestUser, tool: string, args: string[], input?: string): { code: number; stdout: string; stderr: string } {
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: user.home, LANG: 'C.UTF-8' };
-  const r = spawnSync('runuser', ['-u', user.name, '--', process.execPath, binPath(tool), ...args], { encoding: 'utf8', env, input, cwd: user.home });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+export function runAs(user: TestUser, tool: string, args: string[], opts: RunAsOptions | string = {}): Result {
+  const o: RunAsOptions = typeof opts === 'string' ? { input: opts } : opts;
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: user.home, LANG: 'C.UTF-8', ...o.env };
+  const errFile = o.detached ? join(tmpdir(), `berth-rl-${process.pid}-${Date.now()}.err`) : undefined;
+  const errFd = errFile ? openSync(errFile, 'w') : undefined;
+  try {
+    const r = spawnSync('runuser', ['-u', user.name, '--', process.execPath, binPath(tool), ...args], {
+      encoding: 'utf8', env, cwd: user.home, timeout: 60_000, input: o.input,
+      ...(errFd !== undefined ? { stdio: ['ignore', 'ignore', errFd] } : {}),
+    });
+    const stderr = errFile ? readFileSync(errFile, 'utf8') : r.stderr ?? '';
+    return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr };
+  } finally {
+    if (errFd !== undefined) closeSync(errFd);
+    if (errFile) rmSync(errFile, { force: true });
+  }
+}
+
+/** `berth ARGS` as `user` (the run root is then /tmp/berth-run-UID). */
+export function berthAs(user: TestUser, args: string[], opts: RunAsOptions = {}): Result {
+  return runAs(user, 'berth', args, opts);
 }
 
 export function dataRootOf(user: TestUser): string {
