@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busyboxEntries, writeImage } from '../helpers/images.ts';
 import { skopeoPush, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { stableHostInterfaces } from '../helpers/net.ts';
 import { runTool, tempDir } from '../helpers/run.ts';
 import { makeUser, runAs, type TestUser } from './users.ts';
 
@@ -170,12 +171,11 @@ describe('rootless berth-pod', () => {
     const id = `h${suffix}`;
     containers.push(id);
     const bundle = bundleInPod(id, JSON.stringify(doc), ['sh', '-c', 'hostname; cat /proc/1/comm; cat /proc/net/dev']);
-    const r = runAs(user, 'berth-runtime', ['run', '--bundle', bundle, id]);
+    const { result: r, interfaces: hostIfaces } = stableHostInterfaces(() => runAs(user, 'berth-runtime', ['run', '--bundle', bundle, id]));
     expect(r.code, r.stderr).toBe(0);
     const [hostname, pid1] = r.stdout.split('\n');
     expect(hostname).toBe(name);
     expect(pid1).toBe('catatonit');
-    const hostIfaces = readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2).map((l) => l.split(':')[0]!.trim()).filter(Boolean);
     for (const i of hostIfaces) expect(r.stdout).toContain(`${i}:`);
     expect(pod(['rm', name]).code).toBe(0);
   }, 90_000);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busyboxEntries, writeImage } from '../helpers/images.ts';
 import { skopeoPush, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { stableHostInterfaces } from '../helpers/net.ts';
 import { tempDir } from '../helpers/run.ts';
 import { makeUser, runAs, type TestUser } from './users.ts';
 
@@ -110,8 +111,7 @@ describe('rootless berth-runtime: a container run by an ordinary user', () => {
   }, 60_000);
 
   it('--network host shares the host\'s interfaces, with the host\'s /sys bound read-only (sysfs belongs to the netns owner)', () => {
-    const r = runContainer(['--network', 'host'], ['sh', '-c', 'cat /proc/net/dev; ls /sys/class/net; touch /sys/x']);
-    const hostIfaces = readFileSync('/proc/net/dev', 'utf8').split('\n').slice(2).map((l) => l.split(':')[0]!.trim()).filter(Boolean);
+    const { result: r, interfaces: hostIfaces } = stableHostInterfaces(() => runContainer(['--network', 'host'], ['sh', '-c', 'cat /proc/net/dev; ls /sys/class/net; touch /sys/x']));
     expect(hostIfaces.length).toBeGreaterThan(1);
     for (const i of hostIfaces) expect(r.stdout).toContain(i);
     expect(r.stderr).toMatch(/Read-only file system/);
