@@ -99,14 +99,14 @@ export async function runMain(
     command = cli.process(argv, context);
   } catch (err) {
     process.stderr.write(cli.error(err as Error, { colored: false }));
-    return exit(2);
+    return flushAndExit(2);
   }
   // cli.run with a processed command handles --help and wires command.cli;
   // failures come back through BerthCommand.catch, not clipanion's stdout.
   let code = await cli.run(command, context);
   const failure = command instanceof BerthCommand ? command.failure : undefined;
   if (failure !== undefined) code = reportError(failure, cli, command);
-  return exit(code);
+  return flushAndExit(code);
 }
 
 export function reportError(err: unknown, cli?: Cli<BaseContext>, command?: Command<BaseContext>): number {
@@ -126,7 +126,7 @@ export function reportError(err: unknown, cli?: Cli<BaseContext>, command?: Comm
 }
 
 /** Flush stdout/stderr before exiting so a piped JSON document is never cut. */
-function exit(code: number): Promise<never> {
+export function flushAndExit(code: number): Promise<never> {
   return new Promise(() => {
     let pending = 2;
     const done = () => { if (--pending === 0) process.exit(code); };

@@ -1,5 +1,5 @@
 import { Builtins, Cli, UsageError, type BaseContext, type CommandClass } from 'clipanion';
-import { BerthCommand, BerthError, log } from '@berth/cli-kit';
+import { BerthCommand, BerthError, flushAndExit, log } from '@berth/cli-kit';
 import { splitArgv } from './argv.ts';
 import { EngineCommand } from './base.ts';
 
@@ -16,11 +16,11 @@ export async function runBerth(commands: CommandClass<BaseContext>[], argv: stri
   if (args.length === 0 || (args.length === 1 && (args[0] === '--help' || args[0] === '-h'))) {
     // The verb list without building clipanion's parser for every verb (half of a start).
     process.stdout.write(overview(commands));
-    return exit(0);
+    return flushAndExit(0);
   }
   if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
     process.stdout.write('berth version 0.1.0\n');
-    return exit(0);
+    return flushAndExit(0);
   }
   // clipanion's parser walks a state machine built from every registered
   // option of every command: with all of berth's verbs that alone costs
@@ -52,7 +52,7 @@ export async function runBerth(commands: CommandClass<BaseContext>[], argv: stri
   } catch (err) {
     code = report(err);
   }
-  return exit(code);
+  return flushAndExit(code);
 }
 
 function overview(commands: CommandClass<BaseContext>[]): string {
@@ -78,13 +78,4 @@ function report(err: unknown): number {
   if (log.level === 'debug' && e?.stack) log.debug(e.stack);
   if (err instanceof BerthError) return err.exitCode === 1 || err.exitCode === 2 ? 125 : err.exitCode;
   return 125;
-}
-
-function exit(code: number): Promise<never> {
-  return new Promise(() => {
-    let pending = 2;
-    const done = () => { if (--pending === 0) process.exit(code); };
-    process.stdout.write('', done);
-    process.stderr.write('', done);
-  });
 }
