@@ -46,3 +46,15 @@ export function richLayer(): LayerEntry[] {
     { path: 'abs-link', type: 'symlink', linkname: '/etc/hosts' },
   ];
 }
+
+/** Deletions over busyboxEntries() + richLayer(): a whiteout (etc/hosts) and an opaque usr/lib with one new file. */
+export function deletionsLayer(): LayerEntry[] {
+  return [
+    { path: 'etc/', type: 'dir' },
+    { path: 'etc/.wh.hosts' },
+    { path: 'usr/', type: 'dir' },
+    { path: 'usr/lib/', type: 'dir' },
+    { path: 'usr/lib/.wh..wh..opq' },
+    { path: 'usr/lib/fresh', content: 'after opaque' },
+  ];
+}

@@ -6,7 +6,7 @@ import { busyboxEntries, writeImage } from '../helpers/images.ts';
 import { runTool } from '../helpers/run.ts';
 import { mountAll, unmountAll } from '@berth/snapshots';
 import { compareTrees, snapshotTree } from './tree.ts';
-import { richLayer, tempRoot } from './fixtures.ts';
+import { deletionsLayer, richLayer, tempRoot } from './fixtures.ts';
 
 /**
  * The swap DESIGN.md promises: `umoci unpack` instead of berth-store gives
@@ -26,12 +26,7 @@ describe('berth-store vs umoci unpack', () => {
         richLayer(),
         [
           // Deletions, an opaque directory, a file replaced by a directory, a directory by a file.
-          { path: 'etc/', type: 'dir' },
-          { path: 'etc/.wh.hosts' },
-          { path: 'usr/', type: 'dir' },
-          { path: 'usr/lib/', type: 'dir' },
-          { path: 'usr/lib/.wh..wh..opq' },
-          { path: 'usr/lib/fresh', content: 'after opaque' },
+          ...deletionsLayer(),
           { path: 'bin/ping/', type: 'dir' },
           { path: 'bin/ping/inside', content: 'now a dir' },
           { path: 'home/tux', content: 'now a file', uid: 1000, gid: 1000 },

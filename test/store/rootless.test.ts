@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { busyboxEntries, writeImage } from '../helpers/images.ts';
 import { binPath } from '../helpers/run.ts';
-import { richLayer, tempRoot } from './fixtures.ts';
+import { deletionsLayer, richLayer, tempRoot } from './fixtures.ts';
 
 /**
  * Inside a user namespace mknod is refused, so whiteouts cannot be 0/0
@@ -20,14 +20,7 @@ describe('unpack and mount inside a user namespace', () => {
       layers: [
         busyboxEntries(),
         richLayer(),
-        [
-          { path: 'etc/', type: 'dir' },
-          { path: 'etc/.wh.hosts' },
-          { path: 'usr/', type: 'dir' },
-          { path: 'usr/lib/', type: 'dir' },
-          { path: 'usr/lib/.wh..wh..opq' },
-          { path: 'usr/lib/fresh', content: 'after opaque' },
-        ],
+        deletionsLayer(),
       ],
     });
   });
