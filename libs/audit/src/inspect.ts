@@ -65,7 +65,7 @@ export interface CapabilityReport extends CapSets {
 export interface InspectDocument {
   kind: 'audit-inspect';
   pid: number;
-  container: { id: string; runtime: string; root: string; bundle: string | null; created: string | null; initPid: number; matchedBy: string | null } | null;
+  container: { id: string; name?: string; runtime: string; root: string; bundle: string | null; created: string | null; initPid: number; matchedBy: string | null } | null;
   process: { comm: string; exe: string | null; cmdline: string[]; state: string; ppid: number };
   login: { loginuid: number | null; user: string | null; unset: boolean; sessionid: number | null };
   credentials: { uid: number[]; gid: number[]; groups: number[]; uidMap: IdMapEntry[]; gidMap: IdMapEntry[] };

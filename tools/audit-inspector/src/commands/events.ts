@@ -4,7 +4,7 @@ import {
   AuditUnavailableError, ContainerAttributor, DEFAULT_AUDIT_LOG, auditStatus, buildEvent, followKernel, followLogFile, parseSince,
   readLogFile, userName, type AuditEvent, type AuditRecord, type Attribution,
 } from '@berth/audit';
-import { runtimeRoots } from '../roots.ts';
+import { byFrontName, runtimeRoots } from '../roots.ts';
 
 /** One NDJSON line: the event, who (login user) and where (container) it came from. */
 export interface EventLine {
@@ -41,7 +41,7 @@ export class EventsCommand extends BerthCommand {
 
       Sources: with \`--follow\`, live records from the kernel's audit netlink multicast group (AUDIT_NLGRP_READLOG; read-only, does not displace auditd); when that is refused, auditd's log as it grows. Without \`--follow\`, the history in auditd's log (\`--log-file\`, default ${DEFAULT_AUDIT_LOG}); the kernel keeps none. \`--since\` selects events from that time on (ausearch -ts words: recent, today, boot...; ISO 8601; epoch seconds; or 10m ago); with \`--follow\` the log's history since then comes first when the log exists.
 
-      Filters: \`--key KEY\` (the rule's key), \`--container ID\` (id or prefix). \`--count N\` stops after N events, \`--timeout SECONDS\` stops following after that long. While following, a line "following ..." on stderr says the socket is listening.
+      Filters: \`--key KEY\` (the rule's key), \`--container NAME|ID\` (a name given to \`berth run --name\`, an id or an id prefix). \`--count N\` stops after N events, \`--timeout SECONDS\` stops following after that long. While following, a line "following ..." on stderr says the socket is listening.
     `,
     examples: [
       ['The guide\'s experiment, live', '$0 events --follow --key shadow'],
@@ -66,7 +66,7 @@ and, for live processes, their pid namespace and cgroup with the containers'.
 
   follow = Option.Boolean('-f,--follow', false, { description: 'Keep reading live records from the kernel' });
   since = Option.String('--since', { description: 'Only events from this time: recent, today, boot, ISO 8601, epoch seconds, 10m (ago)' });
-  container = Option.String('--container', { description: 'Only events from this container (id or prefix)' });
+  container = Option.String('--container', { description: 'Only events from this container (berth name, id or id prefix)' });
   key = Option.String('-k,--key', { description: 'Only events of rules with this key' });
   runtimeRoot = Option.Array('--runtime-root', [], { description: 'Another OCI runtime state root for attribution (runc: /run/runc); repeatable' });
   source = Option.String('--source', 'auto', { description: 'auto, kernel (netlink) or log (auditd\'s file)', validator: t.isEnum(['auto', 'kernel', 'log'] as const) });
@@ -86,7 +86,14 @@ and, for live processes, their pid namespace and cgroup with the containers'.
       }
     }
     if (!this.follow && this.source === 'kernel') throw new BerthUsageError('--source kernel needs --follow: the kernel keeps no history, only auditd\'s log does');
-    const attributor = new ContainerAttributor(runtimeRoots(this.runtimeRoot));
+    // A berth name (`berth run --name web1`) filters by the id the runtime knows.
+    let roots = runtimeRoots(this.runtimeRoot);
+    if (this.container !== undefined) {
+      const named = byFrontName(this.container, this.runtimeRoot, this.dataRoot);
+      this.container = named.target;
+      roots = named.roots;
+    }
+    const attributor = new ContainerAttributor(roots);
     attributor.refresh();
 
     const abort = new AbortController();

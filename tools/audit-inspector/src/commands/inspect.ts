@@ -1,6 +1,6 @@
 import { BerthCommand, BerthUsageError, Command, Option, t } from '@berth/cli-kit';
 import { formatInspectTable, inspectProcess, requireProcess, resolveTarget } from '@berth/audit';
-import { runtimeRoots } from '../roots.ts';
+import { byFrontName } from '../roots.ts';
 
 export class InspectCommand extends BerthCommand {
   static override paths = [['inspect']];
@@ -8,14 +8,15 @@ export class InspectCommand extends BerthCommand {
   static override usage = Command.Usage({
     description: 'Show what the kernel knows about a container or process: login uid, credentials, capabilities, seccomp, namespaces, cgroups, LSM label, ancestry',
     details: `
-      TARGET is a pid or a container id (a unique prefix will do, e.g. the first 12 characters). A container id is looked up in berth-runtime's state (ROOT/ID/state.json, default /run/berth/runtime) and in every \`--runtime-root\` given (runc's /run/runc works too: its state.json is read as well); the container's init pid is inspected.
+      TARGET is a pid, the name of one of your \`berth run --name\` containers, or a container id (a unique prefix will do, e.g. the first 12 characters). A name is looked up in the berth front's records (the data root's containers/*/container.json); a container id is looked up in berth-runtime's state (ROOT/ID/state.json, default /run/berth/runtime) and in every \`--runtime-root\` given (runc's /run/runc works too: its state.json is read as well); the container's init pid is inspected.
 
       Everything comes from /proc/PID: loginuid and sessionid (4294967295 = unset), status (Uid/Gid/Groups, CapInh/CapPrm/CapEff/CapBnd/CapAmb decoded to names, NoNewPrivs, Seccomp and Seccomp_filters), uid_map/gid_map, ns/* inodes, cgroup (each v1 hierarchy and the v2 "0::" line, with the limits found in those directories), attr/current (SELinux or AppArmor label) and stat (the parent chain up to pid 1). Capabilities and namespaces are compared with pid 1 ("the host"; berth-audit's own process when pid 1's namespaces cannot be read), or with \`--compare-to PID\`.
 
       stdout: {"kind":"audit-inspect", ...} as JSON, or a table with \`--format table\`.
     `,
     examples: [
-      ['Inspect a container started by berth-runtime', '$0 inspect web1'],
+      ['Inspect a container started with berth run --name web1', '$0 inspect web1'],
+      ['Inspect a container started by berth-runtime by id prefix', '$0 inspect 4f2a9c1b03de'],
       ['Inspect a runc container by id prefix', '$0 inspect --runtime-root /run/runc 4f2a9c1b03de'],
       ['Inspect your shell, as a table', '$0 inspect $$ --format table'],
     ],
@@ -46,8 +47,10 @@ pid through the OCI runtime's state.json) and compares it with pid 1.
       reference = Number(this.compareTo);
       requireProcess(reference);
     }
-    const target = resolveTarget(this.target, runtimeRoots(this.runtimeRoot));
+    const named = byFrontName(this.target, this.runtimeRoot, this.dataRoot);
+    const target = resolveTarget(named.target, named.roots);
     const doc = inspectProcess(target, { reference });
+    if (named.name !== undefined && doc.container) doc.container.name = named.name;
     if (this.format === 'table') {
       this.context.stdout.write(formatInspectTable(doc));
       return undefined;
