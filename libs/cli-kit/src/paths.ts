@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
+import { BerthError } from './errors.ts';
 import { dirname, join } from 'node:path';
 
 /**
@@ -32,13 +33,23 @@ export function imageStorePath(dataRoot: string): string {
 /**
  * An ordinary user's data root is private (0700, as podman keeps
  * ~/.local/share/containers): another user must not read their images or
- * touch their containers. Made once, before anything is written into it.
+ * touch their containers. Made before anything is written into it; a root
+ * left group- or world-readable (by an older berth, or a umask) is tightened
+ * to 0700, and one that belongs to somebody else (a /tmp/berth-run-UID made
+ * by another user first) is refused rather than written into.
  */
 export function makePrivateRoot(dir: string): void {
   mkdirSync(dirname(dir), { recursive: true, mode: 0o700 });
   try {
     mkdirSync(dir, { mode: 0o700 });
+    return;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
   }
+  const st = lstatSync(dir);
+  const uid = process.geteuid?.() ?? st.uid;
+  if (!st.isDirectory() || st.uid !== uid) {
+    throw new BerthError('E_ROOT_OWNER', `${dir}: ${st.isDirectory() ? `belongs to uid ${st.uid}` : 'is not a directory'}, not to you (uid ${uid}); berth keeps your containers and images only in a directory of your own: remove it, or point BERTH_ROOT / XDG_RUNTIME_DIR elsewhere`);
+  }
+  if ((st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
 }
