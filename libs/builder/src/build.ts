@@ -222,14 +222,13 @@ class Builder {
     if (!hit) {
       if (pull === 'never') throw new BerthError('E_NO_IMAGE', `${ins.keyword === 'FROM' ? `${ins.where}: FROM ${image}: the image` : `image ${image}`} is not in the store ${this.layout.root} and --pull=never`);
       const { parseReference } = await import('@berth/oci-spec');
-      const { findCredentials, parseCredsFlag } = await import('@berth/registry');
-      const { pullImage } = await import('../../../tools/puller/src/pull.ts');
+      const { pullByName } = await import('../../../tools/puller/src/resolve.ts');
       const reference = parseReference(image);
       const r = this.opts.registry;
-      const credentials = r.creds !== undefined ? parseCredsFlag(r.creds) : await findCredentials(reference.registry, reference.repository, { authfile: r.authfile });
       this.say(`Trying to pull ${reference.registry}/${reference.repository}${reference.tag ? `:${reference.tag}` : ''}...`);
-      const doc = await pullImage({
-        reference, store: this.layout.root, platform: hostPlatform(), platformExplicit: false, insecure: r.insecure ?? false, credentials,
+      const doc = await pullByName(image, {
+        store: this.layout.root, platform: hostPlatform(), platformExplicit: false,
+        tlsVerify: r.insecure === undefined ? undefined : !r.insecure, creds: r.creds, authfile: r.authfile,
       });
       hit = { ref: doc.reference, descriptor: doc.manifest };
     }

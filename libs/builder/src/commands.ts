@@ -44,7 +44,8 @@ export abstract class BuildFlags extends BerthCommand {
       pull: pullFlag(this.pull),
       network: networkFlag(this.network),
       runtime: this.runtime,
-      registry: { insecure: !tls, creds: this.creds, authfile: this.authfile },
+      // Without --tls-verify, registries.conf's `insecure` decides for FROM pulls.
+      registry: { insecure: this.tlsVerify === undefined ? undefined : !tls, creds: this.creds, authfile: this.authfile },
       quiet: this.quiet,
     };
   }

@@ -28,6 +28,12 @@ export interface PullOptions {
   credentials: Credentials | undefined;
   /** Blobs fetched at once (default 6, as podman's max-parallel-downloads). */
   concurrency?: number;
+  /**
+   * Where the bytes come from when that is not the reference itself: a
+   * mirror or a rewritten location from registries.conf. The image keeps
+   * the reference's name in the store.
+   */
+  source?: { registry: string; repository: string };
 }
 
 export interface ImageDocument {
@@ -61,7 +67,8 @@ export async function pullImage(opts: PullOptions): Promise<ImageDocument> {
   // Temp files of pulls that were killed (kill -9, power loss) are removed
   // once untouched for an hour; a live pull keeps writing, so its files stay fresh.
   await layout.cleanIngest();
-  const client = new RegistryClient({ registry: ref.registry, insecure: opts.insecure, credentials: opts.credentials });
+  const src: ImageReference = opts.source ? { ...ref, registry: opts.source.registry, repository: opts.source.repository } : ref;
+  const client = new RegistryClient({ registry: src.registry, insecure: opts.insecure, credentials: opts.credentials });
   if (opts.credentials) log.debug(`using credentials from ${opts.credentials.source}`);
   // --debug shows where the time goes: process start, API check, manifests, blobs, store.
   const t0 = performance.now();
@@ -73,7 +80,7 @@ export async function pullImage(opts: PullOptions): Promise<ImageDocument> {
 
     // 1. Resolve the reference: by digest when one is given (the tag of
     // name:tag@digest is only a label, as in podman), else by tag.
-    const top = await fetchManifest(client, ref, ref.digest ?? ref.tag!, undefined);
+    const top = await fetchManifest(client, src, ref.digest ?? ref.tag!, undefined);
     let index: { fetched: FetchedManifest; doc: ImageIndex } | undefined;
     let manifestDesc: Descriptor;
     let fetched: FetchedManifest;
@@ -82,7 +89,7 @@ export async function pullImage(opts: PullOptions): Promise<ImageDocument> {
       index = { fetched: top, doc };
       const entry = pickPlatform(doc, opts.platform, fullRef);
       log.debug(`index ${shortId(top.digest)} -> ${formatPlatform(entry.platform!)} manifest ${shortId(entry.digest)}`);
-      fetched = await fetchManifest(client, ref, entry.digest, entry);
+      fetched = await fetchManifest(client, src, entry.digest, entry);
       if (manifestKind(fetched.mediaType) !== 'manifest') {
         throw new BerthError('E_MANIFEST', `index ${fullRef} entry ${entry.digest} is a ${fetched.mediaType}, not an image manifest (nested indexes are not supported)`);
       }
@@ -105,7 +112,7 @@ export async function pullImage(opts: PullOptions): Promise<ImageDocument> {
     // config is checked as an image config before anything is recorded.
     const progress = new Progress();
     let config: ImageConfig | undefined;
-    await fetchBlobs(client, layout, ref.repository, manifest, progress, opts.concurrency ?? 6, async (bytes) => {
+    await fetchBlobs(client, layout, src.repository, manifest, progress, opts.concurrency ?? 6, async (bytes) => {
       config = validateConfig(parseJsonDocument(bytes, `image config ${manifest.config.digest}`), `image config ${manifest.config.digest}`);
       if (config.rootfs.diff_ids.length !== manifest.layers.length) {
         throw new BerthError('E_MANIFEST', `manifest ${fullRef} has ${manifest.layers.length} layers but its config lists ${config.rootfs.diff_ids.length} diff_ids`);

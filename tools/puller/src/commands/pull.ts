@@ -9,13 +9,16 @@ export class PullCommand extends BerthCommand {
     details: `
       Speaks the OCI distribution spec (Docker Registry HTTP API v2): resolves REFERENCE the way podman does (\`busybox\` is \`docker.io/library/busybox:latest\`), fetches the manifest (choosing the platform from an index), downloads the config and layers concurrently while hashing them, and records the reference in ROOT/images/index.json. Prints one JSON document, {"kind":"image",...}, that the next stage reads with \`-\`.
 
-      Registries on plain HTTP (a loopback test registry) need \`--tls-verify=false\`. Credentials come from --creds, --authfile, $XDG_RUNTIME_DIR/containers/auth.json (podman login) or ~/.docker/config.json (docker login).
+      Names go through registries.conf as podman's do (containers-registries.conf(5)): a short name through [aliases] and unqualified-search-registries (with none, docker.io); a [[registry]] table chosen by the longest prefix can block the name, allow plain HTTP (\`insecure = true\`), move it (\`location\`) or give mirrors, tried first, in order. The image keeps the name you gave.
+
+      Registries on plain HTTP (a loopback test registry) need \`--tls-verify=false\` or \`insecure = true\` in registries.conf; \`--tls-verify\` given either way wins over the file. Credentials come from --creds, --authfile, $XDG_RUNTIME_DIR/containers/auth.json (podman login) or ~/.docker/config.json (docker login).
     `,
     examples: [
       ['Pull busybox for this machine', '$0 busybox'],
       ['Pull from a local plain-HTTP registry into a chosen root', '$0 --tls-verify=false --root /tmp/berth 127.0.0.1:5000/library/busybox:latest'],
       ['Pull a pinned digest for arm64', '$0 --platform linux/arm64/v8 alpine@sha256:<digest>'],
       ['Pull and unpack', '$0 busybox | berth-store unpack -'],
+      ['Pull through the mirrors and insecure registries of a registries.conf', '$0 --registries-conf ./registries.conf app:v1'],
     ],
   });
 
@@ -43,12 +46,13 @@ berth-pull follows the pull workflow of the OCI distribution spec
   tlsVerify = Option.String('--tls-verify', { tolerateBoolean: true, description: 'Require HTTPS with a verified certificate (default true); --tls-verify=false allows plain HTTP and self-signed certificates' });
   creds = Option.String('--creds', { description: 'USER:PASSWORD for the registry' });
   authfile = Option.String('--authfile', { description: 'Path of an auth.json (containers-auth.json(5) or docker config.json)' });
+  registriesConf = Option.String('--registries-conf', { description: 'The registries.conf to use (default: CONTAINERS_REGISTRIES_CONF, ~/.config/containers/registries.conf, /etc/containers/registries.conf and its drop-ins)' });
   jobs = Option.String('--jobs', { description: 'Blobs downloaded at once (default 6)' });
   reference = Option.String({ name: 'REFERENCE' });
 
   async perform(): Promise<unknown> {
-    const verify = this.tlsVerify === undefined || this.tlsVerify === true || this.tlsVerify === 'true';
-    if (!verify && this.tlsVerify !== 'false') throw new BerthUsageError(`--tls-verify takes true or false, not "${String(this.tlsVerify)}"`);
+    const verify = this.tlsVerify === undefined ? undefined : this.tlsVerify === true || this.tlsVerify === 'true';
+    if (verify === false && this.tlsVerify !== 'false') throw new BerthUsageError(`--tls-verify takes true or false, not "${String(this.tlsVerify)}"`);
     if (this.creds !== undefined && this.authfile !== undefined) throw new BerthUsageError('--creds and --authfile cannot be used together');
     let concurrency: number | undefined;
     if (this.jobs !== undefined) {
@@ -58,21 +62,18 @@ berth-pull follows the pull workflow of the OCI distribution spec
     // The registry client (undici) is loaded only when a pull runs, so that
     // --help and usage errors start fast.
     log.debug(`command parsed at ${Math.round(performance.now())} ms since process start`);
-    const { findCredentials, parseCredsFlag } = await import('@berth/registry');
-    const { pullImage } = await import('../pull.ts');
+    parseReference(this.reference);
+    const { pullByName } = await import('../resolve.ts');
     log.debug(`registry client loaded at ${Math.round(performance.now())} ms since process start`);
-    const reference = parseReference(this.reference);
     const platform = this.platform !== undefined ? parsePlatform(this.platform) : hostPlatform();
-    const credentials = this.creds !== undefined
-      ? parseCredsFlag(this.creds)
-      : await findCredentials(reference.registry, reference.repository, { authfile: this.authfile });
-    return pullImage({
-      reference,
+    return pullByName(this.reference, {
       store: imageStorePath(this.dataRoot),
       platform,
       platformExplicit: this.platform !== undefined,
-      insecure: !verify,
-      credentials,
+      tlsVerify: verify,
+      creds: this.creds,
+      authfile: this.authfile,
+      registriesConf: this.registriesConf,
       concurrency,
     });
   }
