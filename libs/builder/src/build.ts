@@ -1,25 +1,26 @@
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, chown, lstat, mkdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
-import { join, posix, resolve } from 'node:path';
+import { dirname, join, posix, relative, resolve } from 'node:path';
 import { BerthError, imageStorePath, isErrno, log } from '@berth/cli-kit';
-import { ImageLayout, acquireLease, type Lease } from '@berth/content';
+import { ImageLayout, acquireLease, withFileLock, type Lease } from '@berth/content';
 import { chainIds, shortId } from '@berth/digest';
 import {
   MediaType, formatPlatform, hostPlatform, manifestKind, validateConfig, validateIndex, validateManifest,
-  type Descriptor, type ImageConfig, type ImageManifest, type Platform,
+  type Descriptor, type ImageConfig, type ImageManifest, type Mount, type Platform,
 } from '@berth/oci-spec';
 import { Snapshotter, diffSnapshot, isMountPoint, mountAll, unmountAll, unpackImage, type ResolvedImage } from '@berth/snapshots';
 import { BuildCache } from './cache.ts';
 import {
   expand, parseContainerfile, parseError, parseKeyValues, splitWords, type Instruction,
 } from './containerfile.ts';
-import { contentDigest, copySources, isArchive, mkdirInRoot, resolveSources, type Owner } from './copy.ts';
+import { contentDigest, copySources, isArchive, mkdirInRoot, resolveSources, type Owner, type Source } from './copy.ts';
 import { IgnoreMatcher } from './ignore.ts';
 import { localReference, storeCandidates } from './names.ts';
 import { resolveInRoot } from './paths.ts';
 import { RunMountPoints, findRuntime, runContainer } from './run.ts';
+import { parseRunMount, type RunMount } from './run-mounts.ts';
 import type { BuildOptions, BuiltImage, ImageFormat } from './types.ts';
 import { resolveUser } from './user.ts';
 
@@ -48,6 +49,16 @@ interface State {
   cached: boolean;
   /** Did this stage set CMD? (ENTRYPOINT resets only an inherited CMD.) */
   cmdSet: boolean;
+}
+
+/** A RUN --mount with what its cache key and preparation need. */
+interface ResolvedRunMount {
+  mount: RunMount;
+  key: string;
+  /** A context bind: what the context shows at the source. */
+  sources?: Source[];
+  /** A bind from= an earlier stage or an image. */
+  stage?: State;
 }
 
 const DefaultPath = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -316,7 +327,7 @@ class Builder {
         (cfg as DockerConfigFields).OnBuild = [...((cfg as DockerConfigFields).OnBuild ?? []), ins.args];
         break;
       case 'RUN':
-        return this.run(s, ins);
+        return this.run(s, ins, x);
       case 'COPY':
       case 'ADD':
         return this.copy(s, ins, x, escape);
@@ -354,7 +365,7 @@ class Builder {
     return env;
   }
 
-  private async run(s: State, ins: Instruction): Promise<State> {
+  private async run(s: State, ins: Instruction, x: (t: string) => string): Promise<State> {
     const args = ins.json ?? [...s.shell, ins.args];
     if (args.length === 0) throw parseError(ins.where, 'RUN needs a command');
     const network = ins.flags.network ?? this.opts.network;
@@ -363,9 +374,10 @@ class Builder {
     const cwd = s.config.config?.WorkingDir || '/';
     const user = s.config.config?.User || '0';
     const createdBy = ins.json ? JSON.stringify(args) : `/bin/sh -c ${ins.args}`;
-    const key = BuildCache.key(s.key, 'RUN', JSON.stringify(args), JSON.stringify(env), cwd, user, network);
+    const runMounts = await this.resolveRunMounts(ins, x, cwd);
+    const key = BuildCache.key(s.key, 'RUN', JSON.stringify(args), JSON.stringify(env), cwd, user, network, ...runMounts.map((m) => m.key));
     return this.layerStep(s, key, createdBy, ins, async (rootfs, bundleDir, snapshotId) => {
-      this.runtime ??= findRuntime(this.opts.runtime);
+      const runtime = (this.runtime ??= findRuntime(this.opts.runtime));
       await mkdirInRoot(rootfs, cwd);
       const who = await resolveUser(rootfs, user, ins.where);
       const hostFiles: Array<{ source: string; destination: string }> = [];
@@ -377,28 +389,135 @@ class Builder {
         }
       }
       if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${who.home}`);
-      const status = await runContainer({
-        id: `berth-build-${snapshotId}`,
-        bundle: bundleDir,
-        rootfs,
-        args,
-        env,
-        cwd,
-        uid: who.uid,
-        gid: who.gid,
-        additionalGids: who.additionalGids,
-        network: network === 'none' ? 'none' : 'host',
-        hostname: osHostname(),
-        runtime: this.runtime,
-        stateRoot: join(this.opts.dataRoot, 'builder', 'runtime'),
-        output: this.out,
-        signal: this.abort.signal,
-      }, hostFiles);
-      if (this.abort.signal.aborted) throw this.abort.signal.reason;
-      if (status !== 0) {
-        throw new BerthError('E_RUN_FAILED', `${ins.where}: building at STEP "${ins.text}": the command exited with status ${status}; no image was tagged`, { exitCode: 1 });
+      const prepared = await this.prepareRunMounts(runMounts, rootfs, snapshotId, ins);
+      try {
+        const status = await this.withCacheLocks(runMounts, () => runContainer({
+          id: `berth-build-${snapshotId}`,
+          bundle: bundleDir,
+          rootfs,
+          args,
+          env,
+          cwd,
+          uid: who.uid,
+          gid: who.gid,
+          additionalGids: who.additionalGids,
+          network: network === 'none' ? 'none' : 'host',
+          hostname: osHostname(),
+          runtime,
+          stateRoot: join(this.opts.dataRoot, 'builder', 'runtime'),
+          output: this.out,
+          signal: this.abort.signal,
+          mounts: prepared.mounts,
+        }, hostFiles));
+        if (this.abort.signal.aborted) throw this.abort.signal.reason;
+        if (status !== 0) {
+          throw new BerthError('E_RUN_FAILED', `${ins.where}: building at STEP "${ins.text}": the command exited with status ${status}; no image was tagged`, { exitCode: 1 });
+        }
+      } finally {
+        await prepared.release();
       }
+      return prepared.stubs;
     });
+  }
+
+  /**
+   * The step's `--mount`s, parsed, each with what its cache key needs: a
+   * context bind is keyed by the content it shows (as a COPY of it would
+   * be), a stage or image bind by that stage's chain, a cache or tmpfs by
+   * its options only (a cache's content must not break the build cache).
+   */
+  private async resolveRunMounts(ins: Instruction, x: (t: string) => string, cwd: string): Promise<ResolvedRunMount[]> {
+    const out: ResolvedRunMount[] = [];
+    for (const spec of ins.mounts ?? []) {
+      const mount = parseRunMount(x(spec), cwd, ins.where);
+      if (mount.type !== 'bind') {
+        out.push({ mount, key: JSON.stringify(mount) });
+      } else if (mount.from !== undefined) {
+        const stage = await this.stageOrImage(mount.from, ins, `RUN --mount=from=${mount.from}`);
+        out.push({ mount, stage, key: `${JSON.stringify(mount)}\0${stage.key}` });
+      } else {
+        const sources = await resolveSources(this.context, [mount.source], this.ignore, 'RUN --mount', ins.where);
+        out.push({ mount, sources, key: `${JSON.stringify(mount)}\0${await contentDigest(sources, this.ignore)}` });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Turn the step's mounts into runtime-spec mounts. A context bind is a
+   * copy of what the context shows (so .containerignore holds and `rw`
+   * writes go nowhere); a stage bind is a view snapshot of that stage
+   * (read-only unless rw); a cache is a directory under the data root. The
+   * mount points the runtime will make for them are returned as `stubs`,
+   * so the layer does not keep them.
+   */
+  private async prepareRunMounts(runMounts: ResolvedRunMount[], rootfs: string, stepId: string, ins: Instruction): Promise<{ mounts: Mount[]; stubs: string[]; release: () => Promise<void> }> {
+    const mounts: Mount[] = [];
+    const stubs: string[] = [];
+    const releases: Array<() => Promise<void>> = [];
+    const release = async () => {
+      for (const r of releases.reverse()) await r().catch((err) => log.debug(`RUN --mount cleanup: ${String(err)}`));
+    };
+    try {
+      for (const [i, rm_] of runMounts.entries()) {
+        const m = rm_.mount;
+        // The destination as the container resolves it (symlinks inside the rootfs).
+        const destination = '/' + relative(rootfs, await resolveInRoot(rootfs, m.target));
+        // Every directory on the way that the image does not have yet is one the runtime will make.
+        const parts = destination.split('/').filter(Boolean);
+        for (let depth = 1; depth <= parts.length; depth++) {
+          const p = '/' + parts.slice(0, depth).join('/');
+          if (!(await lstat(join(rootfs, p)).catch(() => undefined))) stubs.push(p);
+        }
+        if (m.type === 'tmpfs') {
+          mounts.push({ destination, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', ...(m.size ? [`size=${m.size}`] : [])] });
+        } else if (m.type === 'cache') {
+          const dir = join(this.opts.dataRoot, 'builder', 'cache-mounts', createHash('sha256').update(m.id).digest('hex').slice(0, 32));
+          if (!(await lstat(dir).catch(() => undefined))) {
+            await mkdir(dirname(dir), { recursive: true, mode: 0o700 });
+            const tmp = `${dir}.${stepId}.tmp`;
+            await mkdir(tmp, { mode: m.mode });
+            await chmod(tmp, m.mode);
+            await chown(tmp, m.uid, m.gid);
+            await rename(tmp, dir).catch(async (err) => {
+              await rm(tmp, { recursive: true, force: true });
+              if (!isErrno(err, 'ENOTEMPTY') && !isErrno(err, 'EEXIST')) throw err;
+            });
+          }
+          mounts.push({ destination, type: 'bind', source: dir, options: ['rbind', m.readonly ? 'ro' : 'rw', 'nosuid', 'nodev'] });
+        } else if (rm_.stage) {
+          const view = await this.stageView(rm_.stage, !m.readwrite, ins);
+          releases.push(view.release);
+          const source = await resolveInRoot(view.dir, m.source);
+          if (!(await lstat(source).catch(() => undefined))) throw parseError(ins.where, `RUN --mount=from=${m.from}: ${m.source}: no such file in that ${this.stages.some((st) => st === rm_.stage) ? 'stage' : 'image'}`);
+          mounts.push({ destination, type: 'bind', source, options: ['rbind', m.readwrite ? 'rw' : 'ro', 'nosuid', 'nodev'] });
+        } else {
+          const copy = join(this.workRoot, `mount-${stepId}-${i}`);
+          await mkdir(copy, { recursive: true, mode: 0o700 });
+          releases.push(() => rm(copy, { recursive: true, force: true }));
+          const sources = rm_.sources!;
+          const single = sources.length === 1 && !sources[0]!.isDir;
+          await copySources(copy, sources, single ? '/' : '/src/', undefined, undefined, this.ignore, ins.where);
+          const source = single ? join(copy, posix.basename(sources[0]!.rel)) : join(copy, 'src');
+          mounts.push({ destination, type: 'bind', source, options: ['rbind', m.readwrite ? 'rw' : 'ro', 'nosuid', 'nodev'] });
+        }
+      }
+    } catch (err) {
+      await release();
+      throw err;
+    }
+    return { mounts, stubs, release };
+  }
+
+  /** Hold the lock of every `sharing=locked` cache for the step: one writer at a time, across builds. */
+  private async withCacheLocks<T>(runMounts: ResolvedRunMount[], fn: () => Promise<T>): Promise<T> {
+    const locked = runMounts.map((r) => r.mount).filter((m): m is Extract<RunMount, { type: 'cache' }> => m.type === 'cache' && m.sharing === 'locked');
+    const hold = async (i: number): Promise<T> => {
+      if (i === locked.length) return fn();
+      const lock = join(this.opts.dataRoot, 'builder', 'cache-mounts', `${createHash('sha256').update(locked[i]!.id).digest('hex').slice(0, 32)}.lock`);
+      return withFileLock(lock, () => hold(i + 1), { timeoutMs: 10 * 60_000 });
+    };
+    return hold(0);
   }
 
   private async copy(s: State, ins: Instruction, x: (t: string) => string, escape: string): Promise<State> {
@@ -415,22 +534,7 @@ class Builder {
 
     // COPY --from=NAME copies out of an earlier stage's filesystem, or out of
     // an image (from the store, or pulled) when no stage has that name.
-    let fromStage: State | undefined;
-    if (ins.flags.from !== undefined) {
-      const want = x(ins.flags.from);
-      fromStage = this.stages.find((st) => st.name === want.toLowerCase());
-      if (!fromStage) {
-        const image = await this.baseImage(want, ins).catch((err: Error) => {
-          const stages = this.stages.map((st) => st.name).join(', ') || 'none';
-          throw new BerthError('E_CONTAINERFILE', `${ins.where}: COPY --from=${want}: no earlier stage has that name (stages: ${stages}), and as an image: ${err.message}`);
-        });
-        for (const l of image.layers) this.usedBlobs.add(l.digest);
-        fromStage = {
-          name: want, config: image.configDoc, layers: image.layers, diffIds: image.diffIds, history: [], key: BuildCache.key(`FROM ${image.manifest.digest}`),
-          args: new Map(), shell: [], cached: true, cmdSet: false,
-        };
-      }
-    }
+    const fromStage = ins.flags.from !== undefined ? await this.stageOrImage(x(ins.flags.from), ins, `COPY --from=${x(ins.flags.from)}`) : undefined;
     const urls = specs.filter((p) => /^https?:\/\//.test(p));
     if (urls.length > 0 && ins.keyword === 'COPY') throw parseError(ins.where, `COPY cannot fetch URLs (${urls[0]}): use ADD`);
     const localSpecs = specs.filter((p) => !/^https?:\/\//.test(p));
@@ -462,32 +566,62 @@ class Builder {
     });
   }
 
-  private async copyFromStage(stage: State, specs: string[], rootfs: string, dest: string, owner: Owner | undefined, mode: number | undefined, ins: Instruction): Promise<void> {
+  /** `--from=NAME`: an earlier stage by name, else an image (from the store, or pulled) as a stage of its own. */
+  private async stageOrImage(want: string, ins: Instruction, what: string): Promise<State> {
+    const stage = this.stages.find((st) => st.name === want.toLowerCase());
+    if (stage) return stage;
+    const image = await this.baseImage(want, ins).catch((err: Error) => {
+      const stages = this.stages.map((st) => st.name).join(', ') || 'none';
+      throw new BerthError('E_CONTAINERFILE', `${ins.where}: ${what}: no earlier stage has that name (stages: ${stages}), and as an image: ${err.message}`);
+    });
+    for (const l of image.layers) this.usedBlobs.add(l.digest);
+    return {
+      name: want, config: image.configDoc, layers: image.layers, diffIds: image.diffIds, history: [], key: BuildCache.key(`FROM ${image.manifest.digest}`),
+      args: new Map(), shell: [], cached: true, cmdSet: false,
+    };
+  }
+
+  /**
+   * A stage's filesystem, mounted on a snapshot of its top layer: read-only,
+   * or writable with the writes going to the view's own upper directory,
+   * which `release` throws away with the view.
+   */
+  private async stageView(stage: State, readonly: boolean, ins: Instruction): Promise<{ dir: string; release: () => Promise<void> }> {
     const viewKey = `build-view-${randomBytes(6).toString('hex')}`;
     const dir = join(this.workRoot, viewKey);
     await this.ensureSnapshots(stage);
     const parent = stage.diffIds.length ? chainIds(stage.diffIds).at(-1) : undefined;
-    if (!parent) throw parseError(ins.where, `COPY --from=${stage.name}: that stage has no layers`);
-    const mounts = await this.snapshotter.prepare(viewKey, parent, { readonly: true });
-    await mkdir(dir, { recursive: true });
-    try {
-      await mountAll(mounts, dir);
-      try {
-        const none = IgnoreMatcher.parse('');
-        const sources = [];
-        for (const spec of specs) {
-          const p = await resolveInRoot(dir, spec);
-          const st = await lstat(p).catch(() => undefined);
-          if (!st) throw parseError(ins.where, `COPY --from=${stage.name} ${spec}: no such file in that stage`);
-          sources.push({ spec, path: p, rel: '', isDir: st.isDirectory() });
-        }
-        await copySources(rootfs, sources, dest, owner, mode, none, ins.where);
-      } finally {
-        await unmountAll(dir).catch(() => {});
-      }
-    } finally {
+    if (!parent) throw parseError(ins.where, `--from=${stage.name}: that stage has no layers`);
+    const mounts = await this.snapshotter.prepare(viewKey, parent, { readonly });
+    const release = async () => {
+      await unmountAll(dir).catch(() => {});
       await this.snapshotter.remove(viewKey).catch(() => {});
       if (!(await isMountPoint(dir).catch(() => true))) await rm(dir, { recursive: true, force: true }).catch(() => {});
+    };
+    try {
+      await mkdir(dir, { recursive: true });
+      await mountAll(mounts, dir);
+    } catch (err) {
+      await release();
+      throw err;
+    }
+    return { dir, release };
+  }
+
+  private async copyFromStage(stage: State, specs: string[], rootfs: string, dest: string, owner: Owner | undefined, mode: number | undefined, ins: Instruction): Promise<void> {
+    const view = await this.stageView(stage, true, ins);
+    try {
+      const none = IgnoreMatcher.parse('');
+      const sources = [];
+      for (const spec of specs) {
+        const p = await resolveInRoot(view.dir, spec);
+        const st = await lstat(p).catch(() => undefined);
+        if (!st) throw parseError(ins.where, `COPY --from=${stage.name} ${spec}: no such file in that stage`);
+        sources.push({ spec, path: p, rel: '', isDir: st.isDirectory() });
+      }
+      await copySources(rootfs, sources, dest, owner, mode, none, ins.where);
+    } finally {
+      await view.release();
     }
   }
 
@@ -510,7 +644,7 @@ class Builder {
    * next step builds on it without unpacking anything.
    */
   private async layerStep(s: State, key: string, createdBy: string, ins: Instruction,
-    work: (rootfs: string, bundleDir: string, id: string) => Promise<void>): Promise<State> {
+    work: (rootfs: string, bundleDir: string, id: string) => Promise<void | string[]>): Promise<State> {
     const next: State = { ...s, key, layers: [...s.layers], diffIds: [...s.diffIds], history: [...s.history] };
     if (!this.opts.noCache && this.opts.layers && s.cached) {
       const hit = await this.cache.get(key);
@@ -541,10 +675,11 @@ class Builder {
       // the missing ones in the upper directory, and they are removed again
       // so the layer holds only what the step itself did.
       const present = new Set<string>();
+      let stubs: string[] = [];
       await mountAll(mounts, rootfs);
       try {
         for (const p of RunMountPoints) if (await lstat(join(rootfs, p)).catch(() => undefined)) present.add(p);
-        await work(rootfs, bundle, id);
+        stubs = (await work(rootfs, bundle, id)) ?? [];
         if (this.abort.signal.aborted) throw this.abort.signal.reason;
       } finally {
         await unmountAll(rootfs);
@@ -552,6 +687,19 @@ class Builder {
       if (ins.keyword === 'RUN') {
         const upper = this.snapshotter.fsDir(await this.snapshotter.stat(snapshotKey));
         for (const p of RunMountPoints) if (!present.has(p)) await rm(join(upper, p), { recursive: true, force: true });
+        // The RUN --mount points the runtime made: deepest first, and only
+        // while empty, so whatever the step itself wrote there stays.
+        // A file bind's mount point is an empty file.
+        for (const stub of [...new Set(stubs)].sort((a, b) => b.length - a.length)) {
+          const at = join(upper, stub);
+          const st = await lstat(at).catch(() => undefined);
+          if (st?.isFile() && st.size === 0) await rm(at);
+          else if (st?.isDirectory()) {
+            await rmdir(at).catch((err: unknown) => {
+              if (!isErrno(err, 'ENOTEMPTY')) throw err;
+            });
+          }
+        }
       }
       const layer = await diffSnapshot(this.snapshotter, this.layout, snapshotKey);
       const desc: Descriptor = { mediaType: layer.mediaType, digest: layer.digest, size: layer.size };

@@ -28,6 +28,8 @@ export interface Instruction {
   args: string;
   /** `--name=value` flags in front of the arguments (COPY --chown, FROM --platform, RUN --network). */
   flags: Record<string, string>;
+  /** Every `--mount=` of a RUN, in order (the one flag that may repeat). */
+  mounts?: string[];
   /** The JSON array of the exec form, when the arguments are one. */
   json: string[] | undefined;
   /** The whole instruction as written, continuations joined: for history and the cache key. */
@@ -54,14 +56,14 @@ const flagged: Partial<Record<Keyword, readonly string[]>> = {
   // --link only promises the layer does not depend on the one below; every berth COPY layer is written that way.
   COPY: ['chown', 'chmod', 'from', 'link'],
   ADD: ['chown', 'chmod', 'link'],
-  RUN: ['network'],
+  RUN: ['network', 'mount'],
   HEALTHCHECK: ['interval', 'timeout', 'start-period', 'start-interval', 'retries'],
 };
 /** BuildKit flags that change what a step does: refused by name rather than silently ignored. */
 const unsupported: Partial<Record<Keyword, readonly string[]>> = {
   COPY: ['parents', 'exclude'],
   ADD: ['checksum', 'keep-git-dir', 'exclude'],
-  RUN: ['mount', 'security'],
+  RUN: ['security'],
 };
 const execForm: ReadonlySet<Keyword> = new Set(['RUN', 'CMD', 'ENTRYPOINT', 'COPY', 'ADD', 'VOLUME', 'SHELL']);
 
@@ -129,13 +131,15 @@ function parseInstruction(line: string, lineNo: number, where: string): Instruct
   if (!(Keywords as readonly string[]).includes(keyword)) throw parseError(where, `unknown instruction ${word.toUpperCase()}`);
   let rest = m[2]!;
   const flags: Record<string, string> = {};
+  let mounts: string[] | undefined;
   const allowed = flagged[keyword] ?? [];
   for (;;) {
     const f = /^--([a-z][a-z-]*)(?:=(\S*))?(?:\s+|$)/.exec(rest);
     if (!f) break;
     if (unsupported[keyword]?.includes(f[1]!)) throw parseError(where, `${keyword} --${f[1]} is a BuildKit extension berth does not support`);
     if (!allowed.includes(f[1]!)) throw parseError(where, `${keyword} has no flag --${f[1]}${allowed.length ? ` (it takes ${allowed.map((a) => `--${a}`).join(', ')})` : ''}`);
-    flags[f[1]!] = f[2] ?? 'true';
+    if (f[1] === 'mount') (mounts ??= []).push(f[2] ?? '');
+    else flags[f[1]!] = f[2] ?? 'true';
     rest = rest.slice(f[0].length);
   }
   let json: string[] | undefined;
@@ -149,7 +153,7 @@ function parseInstruction(line: string, lineNo: number, where: string): Instruct
   }
   const needsArgs = keyword !== 'CMD' && keyword !== 'ENTRYPOINT' && keyword !== 'ONBUILD';
   if (needsArgs && rest.trim() === '' && json === undefined) throw parseError(where, `${keyword} needs arguments`);
-  return { keyword, args: rest.trim(), flags, json, text: line, line: lineNo, where };
+  return { keyword, args: rest.trim(), flags, ...(mounts ? { mounts } : {}), json, text: line, line: lineNo, where };
 }
 
 /**

@@ -4,7 +4,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BerthError, log } from '@berth/cli-kit';
-import type { RuntimeSpec } from '@berth/oci-spec';
+import type { Mount, RuntimeSpec } from '@berth/oci-spec';
 
 /**
  * One RUN step as a container: a bundle whose rootfs is the mounted active
@@ -31,6 +31,8 @@ export interface RunRequest {
   output: NodeJS.WritableStream;
   /** Aborted by Ctrl-C or TERM: the runtime is told to stop the container. */
   signal?: AbortSignal;
+  /** RUN --mount filesystems, after the standard ones. */
+  mounts?: Mount[];
 }
 
 /** The mount points the spec puts into the rootfs; created by the runtime when missing, removed again after the step. */
@@ -66,6 +68,7 @@ export function runSpec(req: RunRequest, hostFiles: Array<{ source: string; dest
       // The host's resolv.conf and hosts, bound only onto files the image
       // already has, so the step's layer never gains empty mount points.
       ...hostFiles.map((f) => ({ destination: f.destination, type: 'bind', source: f.source, options: ['rbind', 'ro', 'nosuid', 'nodev'] })),
+      ...(req.mounts ?? []),
     ],
     linux: {
       namespaces,

@@ -40,7 +40,15 @@ describe('parseContainerfile', () => {
     expect(() => parseContainerfile('# only a comment\n')).toThrow(/no FROM instruction/);
     expect(() => parseContainerfile('FROM scratch\nCOPY --bogus=1 a b\n')).toThrow('Containerfile:2: COPY has no flag --bogus');
     expect(() => parseContainerfile('FROM scratch\nWORKDIR\n')).toThrow('Containerfile:2: WORKDIR needs arguments');
-    expect(() => parseContainerfile('FROM scratch\nRUN --mount=type=cache,target=/c make\n')).toThrow('Containerfile:2: RUN --mount is a BuildKit extension berth does not support');
+    expect(() => parseContainerfile('FROM scratch\nRUN --security=insecure make\n')).toThrow('Containerfile:2: RUN --security is a BuildKit extension berth does not support');
+  });
+
+  it('keeps every --mount of a RUN, in order, apart from its other flags', () => {
+    const { instructions } = parseContainerfile('FROM scratch\nRUN --mount=type=cache,target=/c --network=none --mount=type=tmpfs,target=/t make\n');
+    const run = instructions.find((i) => i.keyword === 'RUN')!;
+    expect(run.mounts).toEqual(['type=cache,target=/c', 'type=tmpfs,target=/t']);
+    expect(run.flags).toEqual({ network: 'none' });
+    expect(run.args).toBe('make');
   });
 });
 
