@@ -14,6 +14,14 @@ import { BerthError, isErrno } from '@berth/cli-kit';
  * narrower login, or docker's `https://index.docker.io/v1/`) to
  * `{"auth": base64("user:password")}`. The most specific key wins, as in
  * containers-auth.json(5).
+ *
+ * A file may instead hand a registry to a credential helper, the
+ * docker-credential-helpers protocol podman and docker share: `credHelpers`
+ * maps a registry host to NAME, `credsStore` names one for every registry
+ * (docker's config.json). berth runs `docker-credential-NAME get` with the
+ * server on stdin and reads `{"ServerURL","Username","Secret"}` from stdout;
+ * the helper's "credentials not found" means anonymous. A helper named for
+ * the registry wins over that file's `auths`, as in docker.
  */
 export interface Credentials {
   username: string;
@@ -55,7 +63,18 @@ function normalizeKey(key: string): string {
 
 interface AuthEntry { auth?: string; username?: string; password?: string; identitytoken?: string }
 
+/** What one auth file says: the `auths` entries, and which credential helper serves which registry. */
+interface AuthDoc {
+  auths: Map<string, AuthEntry>;
+  credHelpers: Map<string, string>;
+  credsStore: string | undefined;
+}
+
 export async function readAuthFile(path: string, required: boolean): Promise<Map<string, AuthEntry> | undefined> {
+  return (await readAuthDoc(path, required))?.auths;
+}
+
+async function readAuthDoc(path: string, required: boolean): Promise<AuthDoc | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -69,14 +88,78 @@ export async function readAuthFile(path: string, required: boolean): Promise<Map
   } catch (err) {
     throw new BerthError('E_AUTHFILE', `auth file ${path} is not valid JSON: ${(err as Error).message}`);
   }
-  const auths = (doc as { auths?: unknown } | null)?.auths;
-  const map = new Map<string, AuthEntry>();
-  if (auths === undefined) return map;
-  if (typeof auths !== 'object' || auths === null) throw new BerthError('E_AUTHFILE', `auth file ${path}: "auths" is not an object`);
-  for (const [key, entry] of Object.entries(auths as Record<string, unknown>)) {
-    if (typeof entry === 'object' && entry !== null) map.set(normalizeKey(key), entry as AuthEntry);
+  const { auths, credHelpers, credsStore } = (doc ?? {}) as { auths?: unknown; credHelpers?: unknown; credsStore?: unknown };
+  const out: AuthDoc = { auths: new Map(), credHelpers: new Map(), credsStore: undefined };
+  if (auths !== undefined) {
+    if (typeof auths !== 'object' || auths === null) throw new BerthError('E_AUTHFILE', `auth file ${path}: "auths" is not an object`);
+    for (const [key, entry] of Object.entries(auths as Record<string, unknown>)) {
+      if (typeof entry === 'object' && entry !== null) out.auths.set(normalizeKey(key), entry as AuthEntry);
+    }
   }
-  return map;
+  if (credHelpers !== undefined) {
+    if (typeof credHelpers !== 'object' || credHelpers === null) throw new BerthError('E_AUTHFILE', `auth file ${path}: "credHelpers" is not an object`);
+    for (const [key, name] of Object.entries(credHelpers as Record<string, unknown>)) {
+      if (typeof name !== 'string' || !helperName.test(name)) throw new BerthError('E_AUTHFILE', `auth file ${path}: credHelpers "${key}": ${JSON.stringify(name)} is not a helper name`);
+      out.credHelpers.set(normalizeKey(key), name);
+    }
+  }
+  if (credsStore !== undefined && credsStore !== '') {
+    if (typeof credsStore !== 'string' || !helperName.test(credsStore)) throw new BerthError('E_AUTHFILE', `auth file ${path}: credsStore ${JSON.stringify(credsStore)} is not a helper name`);
+    out.credsStore = credsStore;
+  }
+  return out;
+}
+
+/** A helper name becomes part of a program name: docker-credential-NAME. */
+const helperName = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/** The server a helper is asked about: docker.io's logins are stored under docker's index URL. */
+function helperServer(registry: string): string {
+  return registry === 'docker.io' ? 'https://index.docker.io/v1/' : registry;
+}
+
+/**
+ * `docker-credential-NAME get`, as the docker-credential-helpers protocol
+ * has it: the server on stdin, a JSON answer on stdout; "credentials not
+ * found" on stdout (with a non-zero exit) means there are none.
+ */
+async function fromHelper(name: string, registry: string, where: string): Promise<Credentials | undefined> {
+  const program = `docker-credential-${name}`;
+  const server = helperServer(registry);
+  const { spawn } = await import('node:child_process');
+  const result = await new Promise<{ code: number | null; stdout: string; stderr: string; error?: NodeJS.ErrnoException }>((resolve) => {
+    const child = spawn(program, ['get'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.stdout.on('data', (d: Buffer) => { stdout += d; });
+    child.stderr.on('data', (d: Buffer) => { stderr += d; });
+    child.on('error', (error: NodeJS.ErrnoException) => { clearTimeout(timer); resolve({ code: null, stdout, stderr, error }); });
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    child.stdin.on('error', () => {});
+    child.stdin.end(server);
+  });
+  if (result.error) {
+    const why = result.error.code === 'ENOENT' ? 'is not on PATH' : `cannot run: ${result.error.code ?? result.error.message}`;
+    throw new BerthError('E_AUTHFILE', `credential helper ${program} (${where}) ${why}`);
+  }
+  if (result.code !== 0) {
+    if (/credentials not found/i.test(result.stdout + result.stderr)) return undefined;
+    throw new BerthError('E_AUTHFILE', `credential helper ${program} (${where}) failed for ${server} with exit ${result.code}: ${(result.stderr || result.stdout).trim().slice(0, 200)}`);
+  }
+  let answer: { Username?: unknown; Secret?: unknown };
+  try {
+    answer = JSON.parse(result.stdout) as typeof answer;
+  } catch {
+    throw new BerthError('E_AUTHFILE', `credential helper ${program} (${where}) answered something that is not JSON for ${server}`);
+  }
+  if (typeof answer.Username !== 'string' || typeof answer.Secret !== 'string' || answer.Username === '') {
+    throw new BerthError('E_AUTHFILE', `credential helper ${program} (${where}) answered without a Username and Secret for ${server}`);
+  }
+  if (answer.Username === '<token>') {
+    throw new BerthError('E_AUTHFILE', `credential helper ${program} (${where}) holds an identity token for ${server}, which berth cannot use yet; log in with a password (podman login) or pass --creds`);
+  }
+  return { username: answer.Username, password: answer.Secret, source: `${program} (${where})` };
 }
 
 function decodeEntry(entry: AuthEntry, where: string): Credentials | undefined {
@@ -101,14 +184,22 @@ export async function findCredentials(
   const files = opts.authfile !== undefined ? [opts.authfile] : authFileCandidates(opts.env);
   const keys = authKeys(registry, repository);
   for (const file of files) {
-    const map = await readAuthFile(file, opts.authfile !== undefined);
-    if (!map) continue;
+    const doc = await readAuthDoc(file, opts.authfile !== undefined);
+    if (!doc) continue;
+    // A helper named for this registry wins over the file's auths; the
+    // file-wide credsStore serves registries the auths do not name.
+    const named = keys.map((k) => doc.credHelpers.get(k)).find((h) => h !== undefined);
+    if (named !== undefined) return fromHelper(named, registry, `credHelpers in ${file}`);
     for (const key of keys) {
-      const entry = map.get(key);
+      const entry = doc.auths.get(key);
       if (entry) {
         const creds = decodeEntry(entry, `${file} (${key})`);
         if (creds) return creds;
       }
+    }
+    if (doc.credsStore !== undefined) {
+      const creds = await fromHelper(doc.credsStore, registry, `credsStore in ${file}`);
+      if (creds) return creds;
     }
   }
   return undefined;
