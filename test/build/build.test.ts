@@ -2,9 +2,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeBusyboxImage } from '../helpers/images.ts';
-import { skopeoPush, startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { binPath, runTool, tempDir } from '../helpers/run.ts';
+import type { TestRegistry } from '../helpers/registry.ts';
+import { startBuildWorld, type BuildWorld } from './world.ts';
+import { binPath, runTool } from '../helpers/run.ts';
 
 /**
  * berth-build, black box: a Containerfile with RUN, COPY, ENV, ARG, LABEL...
@@ -62,19 +62,15 @@ function blobJson(digest: string): any {
   return JSON.parse(readFileSync(join(root, 'images', 'blobs', 'sha256', digest.slice(7)), 'utf8'));
 }
 
+let world: BuildWorld | undefined;
+
 beforeAll(async () => {
-  work = tempDir('berth-build-');
-  root = join(work.path, 'root');
-  registry = await startRegistry();
-  const seed = join(work.path, 'seed');
-  await writeBusyboxImage(seed, 'busybox:latest');
-  base = `${registry.host}/library/busybox:latest`;
-  skopeoPush(seed, 'busybox:latest', base);
+  world = await startBuildWorld('berth-build-');
+  ({ registry, work, root, base } = world);
 }, 60_000);
 
 afterAll(async () => {
-  await registry?.stop();
-  work?.cleanup();
+  await world?.stop();
 });
 
 describe('berth-build', () => {

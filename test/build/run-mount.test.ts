@@ -2,9 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeBusyboxImage } from '../helpers/images.ts';
-import { skopeoPush, startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { runTool, tempDir } from '../helpers/run.ts';
+import type { TestRegistry } from '../helpers/registry.ts';
+import { startBuildWorld, type BuildWorld } from './world.ts';
+import { runTool } from '../helpers/run.ts';
 
 /**
  * RUN --mount (bind, cache, tmpfs), as podman build takes it: what the step
@@ -37,19 +37,15 @@ function unpack(ref: string): string {
   return join(bundle, 'rootfs');
 }
 
+let world: BuildWorld | undefined;
+
 beforeAll(async () => {
-  work = tempDir('berth-build-mount-');
-  root = join(work.path, 'root');
-  registry = await startRegistry();
-  const seed = join(work.path, 'seed');
-  await writeBusyboxImage(seed, 'busybox:latest');
-  base = `${registry.host}/library/busybox:latest`;
-  skopeoPush(seed, 'busybox:latest', base);
+  world = await startBuildWorld('berth-build-mount-');
+  ({ registry, work, root, base } = world);
 }, 60_000);
 
 afterAll(async () => {
-  await registry?.stop();
-  work?.cleanup();
+  await world?.stop();
 });
 
 describe('berth-build RUN --mount', () => {
