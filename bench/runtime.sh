@@ -2,10 +2,15 @@
 # berth-runtime against runc (and crun when it runs on this host): `run` of
 # busybox `true` from a prepared bundle, create+start+delete as three calls,
 # and the resident memory of a created-but-not-started container's init.
-# Medians and ratios come from one hyperfine run per comparison.
+# Medians and ratios come from one hyperfine run per comparison. Then where the
+# time goes: a bare node boot against runc's whole `run`, in one hyperfine run,
+# with and without NODE_EXTRA_CA_CERTS (this host sets it; it costs every Node
+# start a CA file parse).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
+[ -f "$REPO/tools/runtime/dist/cli.js" ] || (cd "$REPO/tools/runtime" && npm run build >/dev/null)
+CA=${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}
 RUNS=${RUNS:-15}
 WORK=$(mktemp -d /tmp/berth-bench-runtime.XXXXXX)
 chmod 755 "$WORK"
@@ -16,7 +21,10 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-BERTH="node $REPO/tools/runtime/bin/berth-runtime.js --root $WORK/state-berth"
+# As engines and users run it: the launcher by path (a sh line that starts
+# node on the CommonJS bundle without NODE_EXTRA_CA_CERTS).
+BIN=$REPO/tools/runtime/bin/berth-runtime.js
+BERTH="$BIN --root $WORK/state-berth"
 RUNC="runc --root $WORK/state-runc"
 CRUN="crun --root $WORK/state-crun"
 
@@ -62,13 +70,22 @@ done
 compare "run true" "${run_cmds[@]}"
 compare "create+start+delete" "${csd_cmds[@]}"
 
-# Where berth's time goes: a bare node, the CLI alone (parse, imports, an
-# error path), and the init stage (a second node boot inside the namespaces).
+# Where berth's time goes, in one hyperfine run: runc's whole `run` against a
+# bare node boot (the floor of any Node CLI), the CLI alone, and `run` through
+# `node bin/...` with the caller's NODE_EXTRA_CA_CERTS (how the tests call it:
+# the sh line is skipped, so the CA file is parsed and the ES module loader runs).
 hyperfine -N -i --runs "$RUNS" --warmup 2 --export-json "$WORK/parts.json" \
-  -n 'node -e 0' 'node -e 0' \
+  -n 'runc run (the whole container)' "$RUNC run -b $WORK/bundle p0" \
+  -n 'node -e 0 (NODE_EXTRA_CA_CERTS unset)' "env -u NODE_EXTRA_CA_CERTS node -e 0" \
+  -n 'node -e 0 (NODE_EXTRA_CA_CERTS set)' "env NODE_EXTRA_CA_CERTS=$CA node -e 0" \
   -n 'berth-runtime CLI alone (state of nothing)' "$BERTH state none" \
-  -n 'node + koffi + libc (the init stage imports)' "node -e \"require('$REPO/node_modules/koffi').load('libc.so.6')\"" >/dev/null 2>&1 || true
-for i in 0 1 2; do printf '%-44s median %5d ms\n' "$(jq -r ".results[$i].command" "$WORK/parts.json")" "$(median "$i" "$WORK/parts.json")"; done
+  -n 'node + koffi + libc (loaded by every stage)' "env -u NODE_EXTRA_CA_CERTS node -e \"require('$REPO/node_modules/koffi').load('libc.so.6')\"" \
+  -n 'berth-runtime run, via node bin/ with CA set' "env NODE_EXTRA_CA_CERTS=$CA node $BERTH run -b $WORK/bundle p1" >/dev/null 2>&1 || true
+base=$(median 0 "$WORK/parts.json")
+for i in 0 1 2 3 4 5; do
+  m=$(median "$i" "$WORK/parts.json")
+  printf '%-50s median %5d ms   ratio to runc run %s\n' "$(jq -r ".results[$i].command" "$WORK/parts.json")" "$m" "$(echo "scale=2; $m / $base" | bc)"
+done
 echo "one create, step by step (berth-runtime --debug):"
 # (to a file: the created container keeps its stderr open while it waits)
 $BERTH --debug create -b "$WORK/sleeper" steps >/dev/null 2>"$WORK/steps.log"

@@ -48,7 +48,8 @@ export interface Runtime {
 }
 
 export const runtimes: Runtime[] = [
-  { name: 'berth-runtime', argv: (root) => [process.execPath, binPath('berth-runtime'), '--root', root] },
+  // By path, as podman, conmon and containerd's shim run it: through the launcher's sh line.
+  { name: 'berth-runtime', argv: (root) => [binPath('berth-runtime'), '--root', root] },
   { name: 'runc', argv: (root) => ['runc', '--root', root] },
 ];
 

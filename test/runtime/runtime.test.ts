@@ -419,32 +419,101 @@ describe.each(runtimes)('$name', (rt) => {
       }
     }, T);
 
-    it('NOTIFY_SOCKET: the container reports READY=1 to the caller\'s datagram socket', async () => {
-      // busybox has no sd_notify: the container borrows the host's perl
-      // (perl-base, always on Debian) through read-only binds of /usr, /lib, /lib64.
-      const sock = join(dir, `notify-${seq}.sock`);
+    /** A datagram socket at `path` that collects what arrives (perl: Node has no unix datagram sockets). */
+    const notifyReceiver = async (path: string) => {
       const receiver = spawn('perl', ['-MSocket', '-e', `socket(S, PF_UNIX, SOCK_DGRAM, 0) or die "socket: $!";
         bind(S, pack_sockaddr_un($ARGV[0])) or die "bind: $!"; $| = 1; print "bound\\n";
-        my $all = ""; while (defined(recv(S, my $m, 4096, 0))) { $all .= $m . "\\n"; last if $m =~ /READY=1/ } print $all;`, sock],
+        while (defined(recv(S, my $m, 4096, 0))) { print "[$m]\\n" }`, path],
       { stdio: ['ignore', 'pipe', 'pipe'] });
-      let received = '';
-      receiver.stdout!.on('data', (d: Buffer) => { received += d.toString(); });
-      const receiverDone = new Promise((r) => receiver.once('exit', r));
+      const got = { text: '' };
+      receiver.stdout!.on('data', (d: Buffer) => { got.text += d.toString(); });
+      const done = new Promise((r) => receiver.once('exit', r));
+      await waitFor(() => got.text.includes('bound'));
+      return { got, stop: async () => { receiver.kill('SIGKILL'); await done; } };
+    };
+    // busybox has no sd_notify: the container borrows the host's perl
+    // (perl-base, always on Debian) through read-only binds of /usr, /lib, /lib64.
+    const sdNotify = (message: string) => `/usr/bin/perl -MSocket -e 'socket(S, PF_UNIX, SOCK_DGRAM, 0) or die; send(S, "${message}", 0, pack_sockaddr_un($ENV{NOTIFY_SOCKET})) or die "send: $!"'`;
+    const withHostPerl = (s: RuntimeSpec) => {
+      for (const d of ['/usr', '/lib', '/lib64']) s.mounts!.push({ destination: d, type: 'bind', source: d, options: ['rbind', 'ro'] });
+    };
+
+    it('NOTIFY_SOCKET: run relays the container\'s READY=1 to the caller\'s datagram socket, with MAINPID', async () => {
+      const sock = join(dir, `notify-${seq}.sock`);
+      const receiver = await notifyReceiver(sock);
       try {
-        await waitFor(() => received.includes('bound'));
         const b = bundle((s) => {
-          s.process!.args = ['sh', '-c', `echo "socket=$NOTIFY_SOCKET"; /usr/bin/perl -MSocket -e 'socket(S, PF_UNIX, SOCK_DGRAM, 0) or die; send(S, "READY=1", 0, pack_sockaddr_un($ENV{NOTIFY_SOCKET})) or die "send: $!"; print "sent\\n"'`];
-          for (const d of ['/usr', '/lib', '/lib64']) s.mounts!.push({ destination: d, type: 'bind', source: d, options: ['rbind', 'ro'] });
+          s.process!.args = ['sh', '-c', `echo "socket=$NOTIFY_SOCKET"; ${sdNotify('READY=1')} && echo sent`];
+          withHostPerl(s);
         });
         const id = newId();
         const r = runSync([...rt.argv(root), 'run', '-b', b, id], { env: { ...process.env, NOTIFY_SOCKET: sock } });
-        // (berth-runtime binds the caller's socket at its own path; runc 1.1 proxies it through /run/notify/notify.sock)
-        expect(r.stdout).toMatch(/^socket=\/\S+\nsent\n$/);
+        // Both runtimes proxy: the container gets a socket of the runtime's, not the caller's.
+        expect(r.stdout).toBe('socket=/run/notify/notify.sock\nsent\n');
         expect(r.code).toBe(0);
-        await waitFor(() => received.includes('READY=1'));
+        await waitFor(() => /\[MAINPID=\d+\n\]/.test(receiver.got.text));
+        expect(receiver.got.text).toMatch(/^bound\n\[READY=1\n\]\n\[MAINPID=\d+\n\]\n$/);
       } finally {
-        receiver.kill('SIGKILL');
-        await receiverDone;
+        await receiver.stop();
+      }
+    }, T);
+
+    it('NOTIFY_SOCKET: start returns only once the container sent READY=1, then forwards it with the init\'s pid', async () => {
+      const sock = join(dir, `notify-${seq}.sock`);
+      const out = join(dir, `notify-out-${seq}`);
+      mkdirSync(out);
+      const receiver = await notifyReceiver(sock);
+      const id = newId();
+      try {
+        const b = bundle((s) => {
+          // A service that takes a while to get ready: start must not return before it is.
+          s.process!.args = ['sh', '-c', `sleep 1; touch /out/ready; ${sdNotify('READY=1')}; sleep 60`];
+          s.mounts!.push({ destination: '/out', type: 'bind', source: out, options: ['bind', 'rw'] });
+          withHostPerl(s);
+        });
+        const env = { ...process.env, NOTIFY_SOCKET: sock };
+        expect(runSync([...rt.argv(root), 'create', '-b', b, id], { env }).code).toBe(0);
+        expect(receiver.got.text).toBe('bound\n');
+        expect(runSync([...rt.argv(root), 'start', id], { env }).code).toBe(0);
+        expect(existsSync(join(out, 'ready'))).toBe(true);
+        await waitFor(() => receiver.got.text.includes('MAINPID='));
+        expect(receiver.got.text).toBe(`bound\n[READY=1\n]\n[MAINPID=${state(id).pid}\n]\n`);
+      } finally {
+        cli('delete', '-f', id);
+        await receiver.stop();
+      }
+    }, T);
+
+    it('NOTIFY_SOCKET: start fails naming a caller socket nobody listens on; the container runs on', () => {
+      const sock = join(dir, `notify-none-${seq}.sock`);
+      const id = newId();
+      try {
+        const b = bundle((s) => { s.process!.args = ['sleep', '60']; });
+        const env = { ...process.env, NOTIFY_SOCKET: sock };
+        expect(runSync([...rt.argv(root), 'create', '-b', b, id], { env }).code).toBe(0);
+        const r = runSync([...rt.argv(root), 'start', id], { env, timeoutMs: 20_000 });
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toContain(sock);
+        expect(state(id).status).toBe('running');
+      } finally {
+        cli('delete', '-f', id);
+      }
+    }, T);
+
+    it('NOTIFY_SOCKET: start of a container that exits without READY=1 returns, and nothing is forwarded', async () => {
+      const sock = join(dir, `notify-${seq}.sock`);
+      const receiver = await notifyReceiver(sock);
+      const id = newId();
+      try {
+        const b = bundle((s) => { s.process!.args = ['sh', '-c', 'sleep 0.5']; });
+        const env = { ...process.env, NOTIFY_SOCKET: sock };
+        expect(runSync([...rt.argv(root), 'create', '-b', b, id], { env }).code).toBe(0);
+        expect(runSync([...rt.argv(root), 'start', id], { env, timeoutMs: 20_000 }).code).toBe(0);
+        await waitFor(() => state(id).status === 'stopped');
+        expect(receiver.got.text).toBe('bound\n');
+      } finally {
+        cli('delete', '-f', id);
+        await receiver.stop();
       }
     }, T);
 
@@ -647,7 +716,7 @@ describe('berth-runtime beyond runc', () => {
     expect(f.linux.namespaces).toContain('user');
     expect(f.linux.seccomp.enabled).toBe(true);
     const logFile = join(dir, 'log.json');
-    const r = runSync([process.execPath, rt.argv(root)[1]!, '--root', root, '--log', logFile, '--log-format', 'json', 'state', 'nope']);
+    const r = runSync([rt.argv(root)[0]!, '--root', root, '--log', logFile, '--log-format', 'json', 'state', 'nope']);
     expect(r.code).toBe(1);
     const last = JSON.parse(readFileSync(logFile, 'utf8').trim().split('\n').pop()!) as { level: string; msg: string; time: string };
     expect(last).toMatchObject({ level: 'error', msg: 'container "nope" does not exist' });

@@ -29,8 +29,11 @@ const commands: Record<string, Loader> = {
 };
 commands.ls = commands.list!;
 
-const verb = argv[0];
-const one = verb !== undefined && Object.hasOwn(commands, verb) ? commands[verb] : undefined;
-const selected = one ? [await one()] : [...new Set(await Promise.all(Object.values(commands).map((load) => load())))];
+async function main(): Promise<void> {
+  const verb = argv[0];
+  const one = verb !== undefined && Object.hasOwn(commands, verb) ? commands[verb] : undefined;
+  const selected = one ? [await one()] : [...new Set(await Promise.all(Object.values(commands).map((load) => load())))];
+  await runMain(selected, { binaryName: 'berth-runtime', binaryLabel: 'berth-runtime: an OCI runtime with runc\'s command line' }, argv);
+}
 
-void runMain(selected, { binaryName: 'berth-runtime', binaryLabel: 'berth-runtime: an OCI runtime with runc\'s command line' }, argv);
+void main();

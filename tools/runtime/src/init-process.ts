@@ -19,7 +19,7 @@ import { Channel } from './channel.ts';
 import type { InitMessage, MainMessage, SetupMessage } from './messages.ts';
 import { applyOomScoreAdj, applyRlimits, finalizeAndExec, planExec } from './process-setup.ts';
 import { runHooks } from './hooks.ts';
-import { bindConsole, bindNotifySocket, createDevices, enterRootfs, finishRootfs, mountAll, prepareRoot, type RootfsContext } from './rootfs.ts';
+import { bindConsole, createDevices, enterRootfs, finishRootfs, mountAll, prepareRoot, type RootfsContext } from './rootfs.ts';
 
 type InitChannel = Channel<MainMessage, InitMessage>;
 
@@ -127,7 +127,6 @@ async function createStage(chan: InitChannel, setup: SetupMessage, markReady: ()
   prepareRoot(ctx);
   mountAll(ctx);
   createDevices(ctx);
-  if (setup.notifySocket) bindNotifySocket(ctx, setup.notifySocket);
   let consoleFd: number | undefined;
   if (proc.terminal && setup.consoleSocket) {
     const pty = sys.openPty(`${setup.rootfs}/dev/pts/ptmx`, `${setup.rootfs}/dev/pts`);

@@ -17,6 +17,7 @@ import { loadBundle } from './bundle.ts';
 import { containerCgroup, newContainerCgroup, type Cgroup } from './cgroup.ts';
 import { Channel } from './channel.ts';
 import { runHooks } from './hooks.ts';
+import { callerNotifySocket, NOTIFY_SOCKET_IN_CONTAINER, NotifyListener, prepareNotifyDir } from './notify.ts';
 import { nsenterCredentialFlags, openInitBinary, userNamespacesHint, writeIdMapsRootless } from './rootless.ts';
 import { isRootlessCaller } from './rootless-state.ts';
 import type { InitMessage, MainMessage, SetupMessage } from './messages.ts';
@@ -87,9 +88,11 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
   claimId(opts.id);
   cleanup.add('remove state directory', () => removeContainerDir(opts.id));
   try {
+    step('id claimed');
+    // Readiness goes through a socket of the runtime's own (notify.ts).
+    const notifyMount = callerNotifySocket() !== undefined ? prepareNotifyDir(opts.id) : undefined;
     // World-writable (not readable): the init may write it as a user
     // namespace's root, which is not the host's root; chmod because of umask.
-    step('id claimed');
     sys.mkfifo(fifoPath(opts.id), 0o622);
     chmodSync(fifoPath(opts.id), 0o622);
     const cgroupsPath = spec.linux?.cgroupsPath ?? '';
@@ -132,7 +135,9 @@ export async function createContainer(opts: CreateOptions): Promise<Created> {
     cgroup.addProcess(initPid);
     const extraEnv = socketActivationEnv(opts.preserveFds);
     /* sync 2. */
-    await channel.send(setupMessage('create', spec, bundle, rootfs, opts, namespaces, extraEnv, joinFds));
+    const forInit = notifyMount ? { ...spec, mounts: [...(spec.mounts ?? []), notifyMount] } : spec;
+    const env = notifyMount ? [...extraEnv, `NOTIFY_SOCKET=${NOTIFY_SOCKET_IN_CONTAINER}`] : extraEnv;
+    await channel.send(setupMessage('create', forInit, bundle, rootfs, opts, namespaces, env, joinFds));
     /* sync 3. */
     await expect(channel, 'RootfsReady');
     step('sync 3: rootfs mounted');
@@ -198,12 +203,11 @@ function setupMessage(
   opts: { id: string; consoleSocket?: string; preserveFds: number; noPivot?: boolean },
   namespaces: Namespace[], extraEnv: string[], joinFds: Record<string, number> = {}, proc?: Process,
 ): SetupMessage {
-  const notify = process.env.NOTIFY_SOCKET;
   const spawned = mode === 'create' ? namespaces.filter((n) => n.path === undefined && n.type !== 'user' && n.type !== 'pid').map((n) => n.type) : [];
   return {
     type: 'Setup', mode, id: opts.id, spec, bundle, rootfs, fifo: mode === 'create' ? fifoPath(opts.id) : undefined,
     joinFds, unshare: spawned, preserveFds: opts.preserveFds, consoleSocket: opts.consoleSocket,
-    notifySocket: notify, extraEnv: notify ? [...extraEnv, `NOTIFY_SOCKET=${notify}`] : extraEnv,
+    extraEnv,
     noPivot: opts.noPivot ?? false, ...(proc ? { process: proc } : {}),
   };
 }
@@ -360,12 +364,29 @@ export function waitGone(pid: number, timeoutMs: number): boolean {
 /**
  * start: open the gate. Opening exec.fifo for reading releases the init
  * stage's blocked open for writing; it writes one byte and goes on to execve.
+ * With NOTIFY_SOCKET the readiness socket is bound first, so the container
+ * cannot report before anyone listens; the caller then awaits relayReady.
  */
-export function startContainer(id: string): ContainerRecord {
+export function startContainer(id: string): { record: ContainerRecord; notify?: NotifyListener } {
   const rec = loadRecord(id);
   const status = statusOf(rec);
   if (status === 'stopped') throw new BerthError('E_STATE', 'cannot start a container that has stopped');
   if (status !== 'created') throw new BerthError('E_STATE', `cannot start an already ${status} container`);
+  const notify = NotifyListener.open(id);
+  try {
+    openGate(rec);
+  } catch (err) {
+    notify?.close();
+    throw err;
+  }
+  rec.started = true;
+  saveRecord(rec);
+  runHooks(rec.config.hooks, 'poststart', stateFor(rec, 'running', rec.pid), { warnOnly: true });
+  return { record: rec, ...(notify ? { notify } : {}) };
+}
+
+function openGate(rec: ContainerRecord): void {
+  const id = rec.id;
   const fifo = fifoPath(id);
   const fd = openSync(fifo, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
   try {
@@ -387,10 +408,6 @@ export function startContainer(id: string): ContainerRecord {
     closeSync(fd);
   }
   unlinkSync(fifo);
-  rec.started = true;
-  saveRecord(rec);
-  runHooks(rec.config.hooks, 'poststart', stateFor(rec, 'running', rec.pid), { warnOnly: true });
-  return rec;
 }
 
 /** All processes of the container: its cgroup's, or at least the init. */
@@ -517,6 +534,9 @@ export async function execProcess(rec: ContainerRecord, opts: ExecOptions): Prom
 export function waitExit(launcher: ChildProcess, pid: number): Promise<number> {
   if (pid !== launcher.pid) {
     return new Promise((resolve) => {
+      // Backing off from 1 ms: a container that exits at once (`run ... true`)
+      // is seen within a few ms, a long-running one is polled 20 times a second.
+      let delay = 1;
       const poll = () => {
         let r: sys.WaitResult | undefined;
         try {
@@ -527,7 +547,10 @@ export function waitExit(launcher: ChildProcess, pid: number): Promise<number> {
           r = alive && alive.state !== 'Z' ? undefined : { pid, code: 255 };
           if (r === undefined && !(err instanceof sys.SysError && err.errnoName === 'ECHILD')) throw err;
         }
-        if (r === undefined) return void setTimeout(poll, 10);
+        if (r === undefined) {
+          delay = Math.min(delay * 2, 50);
+          return void setTimeout(poll, delay);
+        }
         resolve(r.code !== undefined ? r.code : 128 + (r.signal ?? 0));
       };
       poll();

@@ -28,8 +28,7 @@ export interface SetupMessage {
   unshare: string[];
   preserveFds: number;
   consoleSocket?: string;
-  notifySocket?: string;
-  /** Extra environment (LISTEN_FDS, NOTIFY_SOCKET) for the container process. */
+  /** Extra environment (LISTEN_FDS, NOTIFY_SOCKET=/run/notify/notify.sock) for the container process. */
   extraEnv: string[];
   noPivot: boolean;
 }

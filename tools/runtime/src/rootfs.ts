@@ -251,17 +251,6 @@ function createDevice(ctx: RootfsContext, d: Device): void {
   chownSync(dest, d.uid ?? 0, d.gid ?? 0);
 }
 
-/**
- * NOTIFY_SOCKET (sd_notify(3)): the caller's socket is bind-mounted at the
- * same path inside the rootfs, so a service's READY=1 reaches the caller.
- */
-export function bindNotifySocket(ctx: RootfsContext, socket: string): void {
-  if (!isAbsolute(socket)) return;
-  const dest = secureJoin(ctx.rootfs, socket);
-  ensureFile(dest);
-  sys.mount(socket, dest, null, sys.MS_BIND);
-}
-
 /** The pty slave becomes /dev/console (a bind mount, so the container cannot replace it). */
 export function bindConsole(ctx: RootfsContext, slavePath: string): void {
   const dest = secureJoin(ctx.rootfs, '/dev/console');

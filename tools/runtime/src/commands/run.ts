@@ -1,6 +1,7 @@
 import { Command, Option, log, t } from '@berth/cli-kit';
 import { RuntimeCommand } from '../command.ts';
 import { createContainer, destroyContainer, forwardSignals, startContainer, waitExit } from '../main-process.ts';
+import type { NotifyListener } from '../notify.ts';
 import { loadRecord } from '../state.ts';
 
 export class RunCommand extends RuntimeCommand {
@@ -27,15 +28,25 @@ export class RunCommand extends RuntimeCommand {
       preserveFds: this.preserveFds, noPivot: this.noPivot, foreground: !this.detach,
     });
     const stopForwarding = forwardSignals(record.pid);
+    let notify: NotifyListener | undefined;
     try {
-      startContainer(this.id);
+      notify = startContainer(this.id).notify;
     } catch (err) {
       await destroyContainer(loadRecord(this.id));
       throw err;
     }
     log.debug(`t=${Math.round(performance.now())}ms since node start: started`);
-    if (this.detach) return undefined;
+    // With NOTIFY_SOCKET, READY=1 is relayed while the container runs; a
+    // detached run returns once it came (or the container ended), as `start` does.
+    const ready = notify?.relayReady(record).finally(() => notify.close());
+    if (this.detach) {
+      await ready;
+      return undefined;
+    }
+    // In the foreground a failed relay must not stop the wait and the delete.
+    const relayed = ready?.catch((err: Error) => log.warn(`NOTIFY_SOCKET: ${err.message}`));
     const code = await waitExit(launcher, record.pid);
+    await relayed;
     log.debug(`t=${Math.round(performance.now())}ms: container exited`);
     stopForwarding();
     if (!this.keep) await destroyContainer(loadRecord(this.id));
