@@ -7,6 +7,10 @@
 # Then the whole front: `berth run --rm IMAGE true` (create: unpack-once,
 # snapshot and bundle in the user's namespace; the runtime; rm) against the
 # same podman line, in one more hyperfine run.
+# Then a published port: `berth run --rm -p PORT:80 IMAGE true` (a pod of
+# one with slirp4netns, add_hostfwd, then all of it removed) against rootless
+# `podman run --rm -p PORT:80 --network slirp4netns`, with the user granted
+# /dev/net/tun (setfacl) for that run only; the ACL is restored on exit.
 #
 # Needs root only to make the user (useradd + a range in /etc/subuid and
 # /etc/subgid) and remove it again. podman runs with runc: crun 1.8 refuses
@@ -21,8 +25,11 @@ WORK=$(mktemp -d /tmp/berth-bench-rootless.XXXXXX)
 chmod 755 "$WORK"
 USER_NAME="brbench$$"
 registry_pid=""
+TUN_ACL=""
 
 cleanup() {
+  # The exact ACL (and so the mode) /dev/net/tun had before the grant.
+  if [ -n "$TUN_ACL" ] && [ -f "$TUN_ACL" ]; then (cd / && setfacl --restore="$TUN_ACL") || echo "restore $TUN_ACL failed" >&2; fi
   if id -u "$USER_NAME" >/dev/null 2>&1; then
     uid=$(id -u "$USER_NAME")
     # podman leaves a pause process holding the user's namespace: end it by its pid file.
@@ -86,4 +93,24 @@ b=$(jq -r '.results[0].median * 1000 | floor' "$WORK/front.json")
 p=$(jq -r '.results[1].median * 1000 | floor' "$WORK/front.json")
 printf '%-44s median %5d ms\n' 'berth run --rm true (rootless)' "$b"
 printf '%-44s median %5d ms\n' 'podman run --rm --network none true (rootless)' "$p"
+printf 'ratio berth/podman: %s\n' "$(echo "scale=2; $b / $p" | bc)"
+
+# A published port through slirp4netns, for berth and podman alike. The
+# user needs /dev/net/tun (0600 root here): granted for this run only.
+if ! command -v setfacl >/dev/null; then echo "rootless bench: setfacl missing (Debian package acl): skipping the -p run" >&2; exit 0; fi
+TUN_ACL="$WORK/tun.acl"
+getfacl --absolute-names /dev/net/tun >"$TUN_ACL"
+setfacl -m "u:$USER_NAME:rw" /dev/net/tun
+PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+FRONT_P="node $REPO/tools/berth/bin/berth.js run --rm -p $PORT:80 $IMAGE true"
+PODMAN_P="podman --runtime runc run --rm -p $PORT:80 --network slirp4netns --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 $IMAGE true"
+as_user sh -c "cd ~ && $FRONT_P" 2>/dev/null || { echo "berth run -p failed as $USER_NAME:" >&2; as_user sh -c "cd ~ && $FRONT_P" >&2; exit 1; }
+as_user sh -c "cd ~ && $PODMAN_P" || { echo "rootless podman -p with slirp4netns failed as $USER_NAME" >&2; exit 1; }
+as_user sh -c "cd ~ && hyperfine --runs '$RUNS' --warmup 2 --export-json '$WORK/publish.json' \
+  -n 'berth run --rm -p (rootless, slirp4netns)' '$FRONT_P 2>/dev/null' \
+  -n 'podman run --rm -p --network slirp4netns (rootless)' '$PODMAN_P'" >/dev/null
+b=$(jq -r '.results[0].median * 1000 | floor' "$WORK/publish.json")
+p=$(jq -r '.results[1].median * 1000 | floor' "$WORK/publish.json")
+printf '%-44s median %5d ms\n' "berth run --rm -p $PORT:80 true (rootless)" "$b"
+printf '%-44s median %5d ms\n' "podman run --rm -p $PORT:80 slirp4netns true" "$p"
 printf 'ratio berth/podman: %s\n' "$(echo "scale=2; $b / $p" | bc)"

@@ -30,6 +30,8 @@ describe('rootless berth-audit inspect', () => {
   let other: TestUser;
   let registry: TestRegistry;
   let hostProcess: ChildProcess | undefined;
+  /** runuser's child: SIGKILL to runuser does not reach it, and a live process of the user keeps userdel from removing them. */
+  let hostSleep = 0;
   const work = tempDir('berth-rootless-audit-');
   let ref = '';
   let id = '';
@@ -51,6 +53,7 @@ describe('rootless berth-audit inspect', () => {
 
   afterAll(async () => {
     hostProcess?.kill('SIGKILL');
+    if (hostSleep > 0) { try { process.kill(hostSleep, 'SIGKILL'); } catch { /* already gone */ } }
     for (const u of [user, other]) {
       if (!u) continue;
       runAs(u, 'berth', ['rm', '-f', '-a']);
@@ -100,7 +103,7 @@ describe('rootless berth-audit inspect', () => {
     let pid = 0;
     for (let i = 0; i < 50 && pid === 0; i++) {
       const p = spawnSync('pgrep', ['-P', String(hostProcess.pid), '-x', 'sleep'], { encoding: 'utf8' }).stdout.trim();
-      if (p) pid = Number(p.split('\n')[0]);
+      if (p) pid = hostSleep = Number(p.split('\n')[0]);
       else await new Promise((res) => setTimeout(res, 50));
     }
     expect(pid).toBeGreaterThan(0);

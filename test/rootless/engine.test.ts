@@ -173,8 +173,8 @@ describe('rootless berth: the front as an ordinary user', () => {
   it('refusals before any work: -p names /dev/net/tun as berth-pod does, --pod of a missing pod is named, --runtime runc says it cannot take the rootless bundle', () => {
     const p = berthAs(user, ['run', '--rm', '-p', '8080:80', ref, 'true']);
     expect(p.code).toBe(125);
-    expect(p.stderr).toContain('-p 8080:80');
-    expect(p.stderr).toContain('/dev/net/tun');
+    expect(p.stderr).toContain('-p 8080:80: a private network for an ordinary user is a user-mode network (slirp4netns) on /dev/net/tun');
+    expect(p.stderr).toContain(`setfacl -m u:${user.name}:rw /dev/net/tun`);
     const pod = berthAs(user, ['run', '--rm', '--pod', 'wp_pod', ref, 'true']);
     expect(pod.code).toBe(125);
     expect(pod.stderr).toContain('--pod wp_pod: no pod with name or ID wp_pod found');

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { binPath } from '../helpers/run.ts';
@@ -37,13 +37,24 @@ export function makeUser(name: string, range?: { start: number; count: number })
   return {
     name, uid, home, range,
     remove: () => {
-      spawnSync('userdel', ['-r', name], { encoding: 'utf8' });
-      // userdel leaves the subordinate ranges behind on Debian 12.
-      for (const f of ['/etc/subuid', '/etc/subgid']) {
-        if (!existsSync(f)) continue;
-        const kept = readFileSync(f, 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith(`${name}:`));
-        spawnSync('sh', ['-c', `printf '%s' "$1" > ${f}`, 'sh', kept.length ? `${kept.join('\n')}\n` : '']);
+      // Every process of this user is the suite's (it made the user). One a
+      // test left behind (a container's init, a holder) keeps usermod and
+      // userdel from touching the user, so they go first, by pid, bounded.
+      for (let i = 0; i < 20; i++) {
+        const pids = spawnSync('pgrep', ['-u', String(uid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+        if (pids.length === 0) break;
+        for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+        spawnSync('sleep', ['0.05']);
       }
+      // userdel leaves the subordinate ranges behind on Debian 12. usermod
+      // drops them under shadow's own lock on /etc/subuid and /etc/subgid: a
+      // read-filter-rewrite here would race with suites running in parallel
+      // adding their users, and could drop another user's range.
+      if (range) {
+        const end = range.start + range.count - 1;
+        spawnSync('usermod', ['--del-subuids', `${range.start}-${end}`, '--del-subgids', `${range.start}-${end}`, name], { encoding: 'utf8' });
+      }
+      spawnSync('userdel', ['-r', name], { encoding: 'utf8' });
     },
   };
 }

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { log } from '@berth/cli-kit';
 import { ImageLayout, writeFileAtomic } from '@berth/content';
-import { attachContainer, createPod, detachContainer, inspectPod, removePod, rootlessPodMessage } from '@berth/pod';
+import { attachContainer, createPod, detachContainer, inspectPod, removePod, userModeNetworkProblem, type PodDocument } from '@berth/pod';
 import { isMountPoint, mountAll, resolveImage, Snapshotter, unmountAll, unpackImage, type ResolvedImage } from '@berth/snapshots';
 import { generateBundle, serializeSpec, type RootfsDocument } from '@berth/bundle-generator/generate';
 import type { BundleOptions } from '@berth/bundle-generator/spec';
@@ -35,6 +35,14 @@ export interface CreateRequest {
   options: BundleOptions;
   pod?: string;
   publish: string[];
+  /**
+   * A private network (`--network slirp4netns[:OPTIONS]`, an ordinary
+   * user's): the container gets a pod of its own with it, as with -p (whose
+   * network it also sets).
+   */
+  network?: string;
+  /** Set by the rootless front half: `pod` is the one-container pod it made for -p/--network. */
+  implicitPod?: boolean;
   restart: RestartPolicy;
   autoRemove: boolean;
   tty: boolean;
@@ -60,13 +68,15 @@ export function imageId(image: ResolvedImage): string {
 }
 
 export async function createContainer(env: EngineEnv, runtimePath: string, runtimeRoot: string, req: CreateRequest): Promise<ContainerRecord> {
+  if (req.pod !== undefined && (req.publish.length > 0 || req.network !== undefined) && !req.implicitPod) {
+    throw new EngineError('E_USAGE', 'invalid config provided: published or exposed ports must be defined when the pod is created: network cannot be configured when it is shared with a pod');
+  }
+  if (req.network !== undefined && !(env.rootless && isRootlessCaller())) {
+    throw new EngineError('E_USAGE', `--network ${req.network}: berth runs slirp4netns for ordinary users only; as root -p gives the container the CNI bridge network`);
+  }
   if (env.rootless && isRootlessCaller()) {
-    // Refused before any work: -p needs a private network, which berth-pod
-    // refuses an ordinary user in these words (naming /dev/net/tun and the
-    // user-mode network). A pod (--pod) is joined in the storage step below.
-    if (req.publish.length > 0) {
-      throw new EngineError('E_ROOTLESS', `${req.publish.map((p) => `-p ${p}`).join(' ')}: ${rootlessPodMessage('bridge')}`);
-    }
+    // Checked here too, before the pod named after it is made.
+    if (req.name !== undefined) validateName(req.name);
     if (req.pod !== undefined) {
       // Found as the user before the namespace is entered, so a wrong name costs no storage step.
       const pod = await inspectPod(req.pod, { runRoot: env.runRoot }).catch((err: unknown) => {
@@ -77,14 +87,29 @@ export async function createContainer(env: EngineEnv, runtimePath: string, runti
       }
     }
     checkRootlessRuntime(runtimePath);
-    // Unpack, snapshot and bundle in the user's namespace (rootless.ts says why there).
-    return runInUserNamespace<ContainerRecord>(env, { op: 'create', runtimePath, runtimeRoot, req });
+    // -p or --network slirp4netns: a one-container pod with slirp4netns, made
+    // here as the user (its holder must be the user's own process, not one in
+    // berth's storage namespace) before any storage work. A user who cannot
+    // open /dev/net/tun is told so first, in the words of the flag typed.
+    let own: PodDocument | undefined;
+    if (req.publish.length > 0 || req.network !== undefined) {
+      const network = req.network ?? 'slirp4netns';
+      const problem = userModeNetworkProblem(req.publish.length > 0 ? req.publish.map((p) => `-p ${p}`).join(' ') : `--network ${network}`);
+      if (problem !== undefined) throw new EngineError('E_ROOTLESS', problem);
+      own = await createPod({ ...(req.name !== undefined ? { name: `${req.name}-net` } : {}), publish: req.publish, network, share: ['net'], runRoot: env.runRoot });
+      mark('pod made (slirp4netns, ports forwarded)');
+    }
+    const step = own ? { ...req, publish: [], network: undefined, pod: own.id, implicitPod: true } : req;
+    try {
+      // Unpack, snapshot and bundle in the user's namespace (rootless.ts says why there).
+      return await runInUserNamespace<ContainerRecord>(env, { op: 'create', runtimePath, runtimeRoot, req: step });
+    } catch (err) {
+      if (own) await removePod(own.id, { force: true, runRoot: env.runRoot }).catch((e: unknown) => log.debug(`undo create: ${(e as Error).message}`));
+      throw err;
+    }
   }
   const id = newContainerId();
   const name = req.name !== undefined ? validateName(req.name) : generateName();
-  if (req.pod !== undefined && req.publish.length > 0) {
-    throw new EngineError('E_USAGE', 'invalid config provided: published or exposed ports must be defined when the pod is created: network cannot be configured when it is shared with a pod');
-  }
   const rec: ContainerRecord = {
     id, name, created: new Date().toISOString(),
     image: { reference: req.image.reference, id: imageId(req.image), manifest: req.image.manifest.digest },
@@ -105,6 +130,7 @@ export async function createContainer(env: EngineEnv, runtimePath: string, runti
       let implicit = false;
       if (req.pod !== undefined) {
         podId = req.pod;
+        implicit = req.implicitPod === true;
       } else {
         // podman gives a container with -p its own network namespace with
         // the ports forwarded; berth makes that a pod of one, removed with it.

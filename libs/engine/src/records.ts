@@ -152,5 +152,7 @@ export async function withContainerLock<T>(env: EngineEnv, id: string, fn: () =>
 }
 
 export async function deleteRecordDir(env: EngineEnv, id: string): Promise<void> {
-  await rm(paths.container(env, id), { recursive: true, force: true });
+  // The monitor's exit command (`container cleanup`) may still be writing into
+  // the directory when rm -f removes it; rm retries ENOTEMPTY a few times.
+  await rm(paths.container(env, id), { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
 }

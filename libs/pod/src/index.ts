@@ -6,3 +6,6 @@ export { parsePublish, formatPort, portsClash, assertPortFree, assertPortNotMapp
 export { DEFAULT_RUNTIME_ROOT, defaultRuntimeRoot, memberState, type PodMember, type MemberState, type MemberStatus } from './members.ts';
 export { processAlive, procStartTime, type PodNamespacePaths, type SharedNamespace, type PidHolder } from './namespaces.ts';
 export { checkSubnetFree } from './routes.ts';
+export {
+  SLIRP_NETWORK, TUN_DEVICE, userModeNetworkProblem, apiSocketPath, parseSlirpNetwork, type SlirpOptions, findSlirp4netns, addHostForward, slirpRequest, type UserModeNetwork,
+} from './slirp.ts';

@@ -192,7 +192,7 @@ export async function releaseNamespaces(paths: PodNamespacePaths): Promise<void>
  * names /proc/PID/ns/X of the process that is in every namespace (catatonit,
  * PID 1 of the pod's PID namespace with --share pid).
  */
-export async function startNamespaceHolder(podDir: string, share: SharedNamespace[], hostname: string | undefined, plan: UserNamespacePlan | undefined): Promise<{ paths: PodNamespacePaths; holder: PidHolder }> {
+export async function startNamespaceHolder(podDir: string, share: SharedNamespace[], hostname: string | undefined, plan: UserNamespacePlan | undefined, exitFifo?: string): Promise<{ paths: PodNamespacePaths; holder: PidHolder }> {
   const binary = findHolderBinary();
   const count = plan ? Math.min(plan.uids.count, plan.gids.count) : 0;
   const maps = plan
@@ -206,9 +206,13 @@ export async function startNamespaceHolder(podDir: string, share: SharedNamespac
     // writable only by the host's root.
     share.includes('uts') && hostname !== undefined ? '{ busybox hostname "$1" 2>/dev/null || hostname "$1"; }' : '',
     share.includes('net') ? 'ip link set lo up' : '',
-    'exec "$2" -P',
+    // The user-mode network's exit FIFO as catatonit's stdin, opened
+    // read-write (no wait for a reader): while the holder lives, slirp4netns
+    // has a writer on its --exit-fd; when it ends, so does slirp4netns
+    // (slirp.ts). stdin, because catatonit closes every fd above 2.
+    exitFifo !== undefined ? 'exec "$2" -P 0<>"$3"' : 'exec "$2" -P',
   ].filter(Boolean).join(' && ');
-  const args = ['--user', ...maps, ...nsFlags, ...(withPid ? ['--pid', '--fork', '--kill-child'] : []), '--', '/bin/sh', '-c', script, 'sh', hostname ?? '', binary];
+  const args = ['--user', ...maps, ...nsFlags, ...(withPid ? ['--pid', '--fork', '--kill-child'] : []), '--', '/bin/sh', '-c', script, 'sh', hostname ?? '', binary, exitFifo ?? ''];
   const logFile = join(podDir, 'holder.log');
   const logFd = openSync(logFile, 'w', 0o600);
   let child;

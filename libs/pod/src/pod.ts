@@ -6,7 +6,7 @@
  * of it runtime state, gone at reboot like the namespaces themselves.
  */
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants as fsc, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BerthError, BerthUsageError, defaultRunRoot, isRoot, log, rootlessPlan } from '@berth/cli-kit';
 import { withFileLock, writeFileAtomic } from '@berth/content';
@@ -21,6 +21,10 @@ import {
 } from './namespaces.ts';
 import { assertPortFree, assertPortNotMapped, formatPort, parsePublish, portsClash, type PublishedPort } from './ports.ts';
 import { checkSubnetFree } from './routes.ts';
+import {
+  addHostForward, apiSocketPath, makeExitFifo, parseSlirpNetwork, SLIRP_NETWORK, startSlirp4netns, stopSlirp4netns, userModeNetworkProblem,
+  type UserModeNetwork,
+} from './slirp.ts';
 
 /** Where pods live and where CNI looks: every API call takes these. */
 export interface PodEnv {
@@ -32,13 +36,17 @@ export interface PodEnv {
   cniConfigDirs?: string[];
 }
 
-export type NetworkMode = 'bridge' | 'none' | 'host';
+export type NetworkMode = 'bridge' | 'none' | 'host' | 'slirp4netns';
 
 export interface CreatePodOptions extends PodEnv {
   name?: string;
   /** --publish values: [HOSTIP:]HOSTPORT:PORT[/tcp|udp]. */
   publish?: string[];
-  /** bridge (the default berth network), none, host, or the name of a user conflist network. */
+  /**
+   * bridge (root's default: the berth CNI network), none, host, the name of a
+   * user conflist network, or slirp4netns (an ordinary user's default: a
+   * user-mode network, slirp.ts).
+   */
   network?: string;
   /** Namespaces the pod shares; default net, ipc, uts. */
   share?: string[];
@@ -52,7 +60,7 @@ export interface PodDocument {
   id: string;
   created: string;
   hostname?: string;
-  /** bridge | none | host, or a user network's name. */
+  /** bridge | none | host | slirp4netns, or a user network's name. */
   network: string;
   /** The CNI network attached (undefined for none and host). */
   networkName?: string;
@@ -75,6 +83,8 @@ export interface PodRecord extends PodDocument {
   namespaceHolder?: PidHolder;
   /** The conflist used at ADD, kept so DEL runs the same plugins even if the file changed. */
   networkConfig?: NetworkConfigList;
+  /** --network slirp4netns: the user-mode network's process and API socket. */
+  slirp4netns?: UserModeNetwork;
 }
 
 /** 'Dead': a rootless pod whose namespace holder is gone, so no container can join it; only rm is left. */
@@ -87,6 +97,8 @@ export interface PodInspect extends PodDocument {
   containers: PodContainerInfo[];
   pidHolder?: PidHolder;
   namespaceHolder?: PidHolder;
+  /** With `running`: whether slirp4netns still runs (it ends with the holder). */
+  slirp4netns?: UserModeNetwork & { running: boolean };
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -141,7 +153,7 @@ function resolve(env: PodEnv, nameOrId: string): PodRecord {
 }
 
 export function documentOf(rec: PodRecord): PodDocument {
-  const { containers: _c, pidHolder: _p, namespaceHolder: _h, networkConfig: _n, ...doc } = rec;
+  const { containers: _c, pidHolder: _p, namespaceHolder: _h, networkConfig: _n, slirp4netns: _s, ...doc } = rec;
   return doc;
 }
 
@@ -178,31 +190,16 @@ function runtimeConf(rec: { id: string; name: string; namespaces: PodNamespacePa
 }
 
 /**
- * Why an ordinary user gets no pod with a private network, precisely. The
- * CNI plugins change the host's network, which is root's; a private network
- * without root needs a user-mode stack (slirp4netns or pasta) on
- * /dev/net/tun, which the guide's rootless podman uses too.
+ * Why an ordinary user gets no pod with the network asked for, precisely.
+ * The CNI plugins change the host's network, which is root's; a private
+ * network without root is slirp4netns on /dev/net/tun (as rootless podman's
+ * default), refused with the device's mode and owner and the setfacl that
+ * would grant it when this user cannot open it. Undefined: no objection.
  */
-export function rootlessPodMessage(network: string): string {
-  const base = `a pod with a private network (--network ${network}) needs root: the CNI plugins change the host's network (an ordinary user can create a pod with --network none or --network host)`;
-  const tun = '/dev/net/tun';
-  let device: string;
-  try {
-    accessSync(tun, fsc.R_OK | fsc.W_OK);
-    device = `${tun} is usable`;
-  } catch (err) {
-    let how = '';
-    try {
-      const st = statSync(tun);
-      how = ` (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}, owner uid ${st.uid}, gid ${st.gid})`;
-    } catch { /* missing: said below */ }
-    device = (err as NodeJS.ErrnoException).code === 'ENOENT'
-      ? `${tun} does not exist (modprobe tun)`
-      : `${tun} cannot be opened by this user${how}, so rootless podman's networking fails here too`;
-  }
-  const stacks = ['slirp4netns', 'pasta'].filter((b) => ['/usr/bin', '/bin', '/usr/local/bin'].some((d) => { try { accessSync(join(d, b), fsc.X_OK); return true; } catch { return false; } }));
-  const stack = stacks.length > 0 ? `${stacks.join(' and ')} installed` : 'neither slirp4netns nor pasta is installed (Debian packages slirp4netns, passt)';
-  return `${base}; a private network for an ordinary user needs a user-mode network: ${stack}, and ${device}`;
+export function rootlessPodMessage(network: string): string | undefined {
+  if (network === 'none' || network === 'host') return undefined;
+  if (parseSlirpNetwork(network)) return userModeNetworkProblem(`--network ${network}`);
+  return `--network ${network}: a CNI network changes the host's network and needs root; an ordinary user's private network is --network slirp4netns (the default), or use --network none or --network host`;
 }
 
 /**
@@ -221,7 +218,15 @@ export async function createPod(opts: CreatePodOptions = {}): Promise<PodDocumen
   if (!NAME_RE.test(name) || name.length > 128) throw new BerthUsageError(`--name ${JSON.stringify(name)}: a pod name is letters, digits, '_', '.' and '-', starting with a letter or digit`);
   if (/^[0-9a-f]{64}$/.test(name)) throw new BerthUsageError(`--name ${name}: a 64-hex name would read as a pod id`);
   const share = parseShare(opts.share);
-  const network = opts.network ?? 'bridge';
+  // podman's defaults: the CNI bridge for root, slirp4netns for an ordinary user.
+  const requested = opts.network ?? (rootless ? 'slirp4netns' : 'bridge');
+  const slirpOptions = parseSlirpNetwork(requested);
+  if (slirpOptions && !rootless) {
+    throw new BerthUsageError(`--network ${requested}: berth runs slirp4netns for ordinary users only; as root a pod's private network is the CNI bridge (the default)`);
+  }
+  // The record says slirp4netns; its options are kept with the process (rec.slirp4netns).
+  const network = slirpOptions ? 'slirp4netns' : requested;
+  const userMode = slirpOptions !== undefined;
   const ports = (opts.publish ?? []).map(parsePublish);
   for (let i = 0; i < ports.length; i++) {
     for (let j = 0; j < i; j++) if (portsClash(ports[i]!, ports[j]!)) throw new BerthUsageError(`--publish ${formatPort(ports[i]!)} clashes with --publish ${formatPort(ports[j]!)}`);
@@ -234,12 +239,15 @@ export async function createPod(opts: CreatePodOptions = {}): Promise<PodDocumen
   if (opts.hostname !== undefined && !share.includes('uts')) throw new BerthUsageError('--hostname needs the pod to share its UTS namespace (--share uts)');
   const netShared = share.includes('net') && network !== 'host';
   const nsShare = share.filter((s) => s !== 'net' || netShared);
-  if (rootless && netShared && network !== 'none') throw new BerthError('E_PERM', rootlessPodMessage(network));
+  if (rootless && netShared) {
+    const refusal = rootlessPodMessage(requested);
+    if (refusal !== undefined) throw new BerthError('E_PERM', refusal);
+  }
   // Rootless: the user's subordinate range (or a clear error for a broken uidmap install) before anything is made.
   const plan = rootless ? rootlessPlan() : undefined;
 
   let netConfig: NetworkConfigList | undefined;
-  if (netShared && network !== 'none') {
+  if (netShared && network !== 'none' && !userMode) {
     netConfig = findNetwork(network === 'bridge' ? DEFAULT_NETWORK_NAME : network, env.cniConfigDirs ?? [DEFAULT_CONFIG_DIR]);
     cniRuntime(env, join(podsDir(env), id)).checkPlugins(netConfig);
     if (netConfig.source === 'berth default network') checkSubnetFree();
@@ -252,7 +260,8 @@ export async function createPod(opts: CreatePodOptions = {}): Promise<PodDocumen
       const owner = existing.find((r) => r.ports.some((q) => portsClash(p, q)));
       if (owner) throw new BerthError('E_PORT_IN_USE', `--publish ${formatPort(p)}: host port ${p.hostPort}/${p.protocol} is already published by pod ${owner.name}`);
       await assertPortFree(p);
-      assertPortNotMapped(p);
+      // portmap's chain is root's to read (and an ordinary user's ports never go through it).
+      if (!rootless) assertPortNotMapped(p);
     }
 
     const dir = join(podsDir(env), id);
@@ -266,9 +275,20 @@ export async function createPod(opts: CreatePodOptions = {}): Promise<PodDocumen
     let cniAdded = false;
     try {
       if (rootless) {
-        const { paths, holder } = await startNamespaceHolder(dir, nsShare, hostname, plan);
+        const slirp = userMode && netShared;
+        const exitFifo = slirp ? makeExitFifo(dir) : undefined;
+        const { paths, holder } = await startNamespaceHolder(dir, nsShare, hostname, plan, exitFifo);
         rec.namespaces = paths;
         rec.namespaceHolder = holder;
+        if (slirp) {
+          // slirp4netns enters the namespaces of the process that is in all of them (catatonit).
+          const targetPid = Number(/^\/proc\/(\d+)\//.exec(paths.network!)![1]);
+          rec.slirp4netns = await startSlirp4netns({ podDir: dir, targetPid, apiSocket: apiSocketPath(podsDir(env), id), exitFifo: exitFifo!, options: slirpOptions! });
+          for (const p of ports) await addHostForward(rec.slirp4netns, p);
+          rec.ip = SLIRP_NETWORK.ip;
+          rec.gateway = SLIRP_NETWORK.gateway;
+          rec.dns = { nameservers: [SLIRP_NETWORK.dns] };
+        }
       } else {
         rec.namespaces = await createNamespaces(nsDir, nsShare, hostname);
       }
@@ -308,6 +328,8 @@ async function teardown(env: PodEnv, rec: PodRecord, dir: string, opts: { cni: b
     errors = await cniRuntime(env, dir).del(rec.networkConfig, runtimeConf(rec));
     if (errors.length > 0 && opts.keepOnCniFailure) return errors;
   }
+  // slirp4netns before the holder: it would end with it, but stopping it by pid frees the host ports before rm returns.
+  if (rec.slirp4netns) await stopSlirp4netns(rec.slirp4netns);
   if (rec.pidHolder) await stopPidHolder(rec.pidHolder);
   // A rootless pod's namespace files are the holder's /proc entries, not mounts: they go with it.
   if (rec.namespaceHolder) await stopPidHolder(rec.namespaceHolder);
@@ -362,6 +384,7 @@ function inspectRecord(rec: PodRecord): PodInspect {
   return {
     ...documentOf(rec), status: podStatus(containers, holderGone), containers,
     ...(rec.pidHolder ? { pidHolder: rec.pidHolder } : {}), ...(rec.namespaceHolder ? { namespaceHolder: rec.namespaceHolder } : {}),
+    ...(rec.slirp4netns ? { slirp4netns: { ...rec.slirp4netns, running: processAlive(rec.slirp4netns.pid, rec.slirp4netns.startTime) } } : {}),
   };
 }
 

@@ -73,6 +73,12 @@ export async function assertPortFree(p: PublishedPort): Promise<void> {
     throw new BerthError('E_PORT_IN_USE', `--publish ${formatPort(p)}: host port ${p.hostPort}/${p.protocol} is already in use${holder ? ` by ${holder}` : ''}`);
   }
   if (err.code === 'EADDRNOTAVAIL') throw new BerthError('E_PORT', `--publish ${formatPort(p)}: ${p.hostIP} is not an address of this host`);
+  if (err.code === 'EACCES') {
+    // An ordinary user binds only from net.ipv4.ip_unprivileged_port_start up (ip(7)); so does slirp4netns for them.
+    let start = '1024';
+    try { start = readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim(); } catch { /* the kernel's default */ }
+    throw new BerthError('E_PORT', `--publish ${formatPort(p)}: host port ${p.hostPort} is privileged: an ordinary user may bind ports from ${start} up (net.ipv4.ip_unprivileged_port_start); publish a higher host port, e.g. -p ${Math.max(Number(start), 8000) + p.containerPort}:${p.containerPort}`);
+  }
   throw new BerthError('E_PORT', `bind ${p.hostIP || '0.0.0.0'}:${p.hostPort}/${p.protocol}: ${err.code ?? err.message}`);
 }
 

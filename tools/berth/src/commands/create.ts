@@ -17,6 +17,11 @@ export function parseRestart(value: string): RestartPolicy {
   throw new EngineError('E_USAGE', `invalid restart policy "${value}": expected no, always, unless-stopped or on-failure[:N]`);
 }
 
+/** podman's `slirp4netns[:OPTIONS]`: a pod's network (the engine makes one), not a namespace for the bundle. */
+export function isSlirpNetwork(network: string | undefined): network is string {
+  return network === 'slirp4netns' || network?.startsWith('slirp4netns:') === true;
+}
+
 /** The flags `create` and `run` share: podman's, passed on to the bundle stage. */
 export abstract class ContainerCreateCommand extends EngineCommand {
   name = Option.String('--name', { description: 'Name of the container (default: a generated one)' });
@@ -46,7 +51,7 @@ export abstract class ContainerCreateCommand extends EngineCommand {
   pidsLimit = Option.String('--pids-limit', { description: 'Maximum number of tasks' });
   ulimit = Option.Array('--ulimit', [], { description: 'NAME=SOFT[:HARD]' });
   sysctl = Option.Array('--sysctl', [], { description: 'Namespaced sysctl KEY=VALUE' });
-  network = Option.String('--network,--net', { description: 'none (default without -p), host, or ns:PATH' });
+  network = Option.String('--network,--net', { description: 'none (default without -p), host, ns:PATH, or slirp4netns[:allow_host_loopback=true,mtu=N] (an ordinary user\'s private network; the default with -p)' });
   init = Option.Boolean('--init', false, { description: 'Run an init as PID 1 that reaps zombies and forwards signals' });
   stopTimeout = Option.String('--stop-timeout', { description: 'Seconds stop waits before SIGKILL (default 10)' });
   tlsVerify = Option.String('--tls-verify', { tolerateBoolean: true, description: 'Require HTTPS when pulling (default true)' });
@@ -69,7 +74,7 @@ export abstract class ContainerCreateCommand extends EngineCommand {
       volume: this.volume, mount: this.mount, tmpfs: this.tmpfs, readOnly: this.readOnly, hostname: this.hostname,
       capAdd: this.capAdd, capDrop: this.capDrop, privileged: this.privileged, securityOpt: this.securityOpt,
       memory: this.memory, cpus: this.cpus, pidsLimit: this.pidsLimit, ulimit: this.ulimit, sysctl: this.sysctl,
-      network: this.network, init: this.init,
+      network: isSlirpNetwork(this.network) ? undefined : this.network, init: this.init,
     }, this.args.slice(1));
   }
 
@@ -114,6 +119,7 @@ export abstract class ContainerCreateCommand extends EngineCommand {
     const rt = this.runtime();
     return (await lifecycle()).createContainer(this.env, rt.path, rt.root, {
       image, name: this.name, options, pod: this.pod, publish: this.publish, restart, autoRemove: this.rm,
+      ...(isSlirpNetwork(this.network) ? { network: this.network } : {}),
       tty: this.tty, interactive: this.interactive, labels: this.labels(), stopTimeout,
     });
   }
@@ -131,8 +137,9 @@ export abstract class ContainerCreateCommand extends EngineCommand {
     if (this.entrypoint !== undefined) flags.push('--entrypoint', this.entrypoint);
     if (this.hostname) flags.push('--hostname', this.hostname);
     if (this.memory) flags.push('--memory', this.memory);
-    if (this.network) flags.push('--network', this.network);
-    if (this.pod || this.publish.length > 0) flags.push('--pod', 'pod.json');
+    const ownNetwork = this.publish.length > 0 || isSlirpNetwork(this.network);
+    if (this.network && !isSlirpNetwork(this.network)) flags.push('--network', this.network);
+    if (this.pod || ownNetwork) flags.push('--pod', 'pod.json');
     const img = this.args[0] ?? 'IMAGE';
     const cmd = this.args.slice(1);
     const bundle = `${paths.bundle(this.env, id)}`;
@@ -142,7 +149,8 @@ export abstract class ContainerCreateCommand extends EngineCommand {
       `berth-store --root ${shq(R)} prepare ${shq(id)} --image - < image.json > rootfs.json   # unpack layers once, overlay snapshot on top`,
     ];
     if (this.pod) lines.push(`berth-pod inspect ${shq(this.pod)} > pod.json                 # the pod's namespace files`);
-    else if (this.publish.length > 0) lines.push(`berth-pod create --name ${shq(id)}-net --share net ${this.publish.map((p) => `--publish ${shq(p)}`).join(' ')} > pod.json   # a network namespace with the ports forwarded`);
+    else if (ownNetwork && this.env.rootless) lines.push(`berth-pod create --name ${shq(id)}-net --share net --network ${shq(this.network ?? 'slirp4netns')} ${this.publish.map((p) => `--publish ${shq(p)}`).join(' ')} > pod.json   # catatonit holds a user+net namespace; slirp4netns gives it tap0 (10.0.2.100/24) and forwards the ports (add_hostfwd)`);
+    else if (ownNetwork) lines.push(`berth-pod create --name ${shq(id)}-net --share net ${this.publish.map((p) => `--publish ${shq(p)}`).join(' ')} > pod.json   # a network namespace with the ports forwarded`);
     lines.push(`berth-bundle --root ${shq(R)} --name ${shq(id)} --bundle-dir ${shq(bundle)} ${flags.map(shq).join(' ')}${flags.length ? ' ' : ''}rootfs.json${cmd.length ? ' -- ' + cmd.map(shq).join(' ') : ''}   # config.json + mounted rootfs`);
     if (this.verb === 'create') {
       lines.push('# (create stops here; `berth start` runs the two steps below)');

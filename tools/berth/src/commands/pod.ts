@@ -14,17 +14,20 @@ export class PodCreateCommand extends EngineCommand {
   static override paths = [['pod', 'create']];
   static override usage = Command.Usage({
     description: 'Create a pod: shared network, IPC and UTS namespaces with published ports',
-    details: 'berth-pod in-process: namespaces held by bind-mounted namespace files, a CNI bridge network (berth0), ports forwarded by the portmap plugin. Prints the pod id.',
-    examples: [['The guide\'s pod', '$0 pod create --name wp_pod --publish 8080:80']],
+    details: 'berth-pod in-process. As root: namespaces held by bind-mounted namespace files, a CNI bridge network (berth0), ports forwarded by the portmap plugin. As an ordinary user: a catatonit holder in its own user namespace keeps the namespaces, and the default network is slirp4netns (tap0 10.0.2.100/24 in the pod, ports forwarded by slirp4netns on the host), which needs /dev/net/tun openable by the user. Prints the pod id.',
+    examples: [['The guide\'s pod', '$0 pod create --name wp_pod --publish 8080:80'], ['A pod without network, as an ordinary user without /dev/net/tun', '$0 pod create --name batch --network none']],
   });
   name = Option.String('-n,--name', { description: 'Pod name' });
   publish = Option.Array('-p,--publish', [], { description: '[HOSTIP:]HOSTPORT:PORT[/tcp|udp]' });
-  network = Option.String('--network', { description: 'bridge (default), none, host, or a conflist network name' });
+  network = Option.String('--network', { description: 'bridge (root\'s default), slirp4netns (an ordinary user\'s default), none, host, or a conflist network name' });
   share = Option.String('--share', { description: 'Namespaces to share: net,ipc,uts[,pid]' });
   hostname = Option.String('--hostname', { description: 'The pod\'s hostname' });
   infra = Option.String('--infra', { tolerateBoolean: true, description: 'Accepted for podman compatibility (berth pods need no infra container)' });
   override explainPipeline(): string {
-    return `berth-pod --run-root ${shq(this.env.runRoot)} create${this.name ? ` --name ${shq(this.name)}` : ''}${this.publish.map((p) => ` --publish ${shq(p)}`).join('')}   # unshare --net --ipc --uts onto namespace files, CNI ADD (bridge, portmap)`;
+    const how = this.env.rootless
+      ? 'unshare --user --net --ipc --uts catatonit -P holds the namespaces; slirp4netns --configure --api-socket makes tap0 in them and add_hostfwd publishes each port'
+      : 'unshare --net --ipc --uts onto namespace files, CNI ADD (bridge, portmap)';
+    return `berth-pod --run-root ${shq(this.env.runRoot)} create${this.name ? ` --name ${shq(this.name)}` : ''}${this.network ? ` --network ${shq(this.network)}` : ''}${this.publish.map((p) => ` --publish ${shq(p)}`).join('')}   # ${how}`;
   }
   async perform(): Promise<number | undefined> {
     const { createPod } = await podLib();
@@ -77,7 +80,11 @@ export class PodInspectCommand extends EngineCommand {
     this.out(JSON.stringify({
       Id: p.id, Name: p.name, Created: p.created, State: p.status, Hostname: p.hostname ?? '', SharedNamespaces: p.share,
       NumContainers: p.containers.length, Containers: members.map((c) => ({ Id: c.id, Name: c.name })),
-      InfraConfig: { PortBindings: p.ports, Networks: p.networkName ? [p.networkName] : [] }, IP: p.ip, Namespaces: p.namespaces,
+      InfraConfig: {
+        PortBindings: p.ports, Networks: p.networkName ? [p.networkName] : [], NetworkMode: p.network,
+        ...(p.slirp4netns ? { Slirp4netns: { Pid: p.slirp4netns.pid, APISocket: p.slirp4netns.apiSocket, Device: p.slirp4netns.device, MTU: p.slirp4netns.mtu, AllowHostLoopback: p.slirp4netns.allowHostLoopback, Running: p.slirp4netns.running } } : {}),
+      },
+      IP: p.ip, Namespaces: p.namespaces,
     }, null, 2));
     return undefined;
   }
