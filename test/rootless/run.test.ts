@@ -180,7 +180,8 @@ describe('rootless berth-runtime: a container run by an ordinary user', () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(`${join(helpers, 'newuidmap')} is not setuid root`);
     expect(r.stderr).toContain('chmod u+s');
-    // Nothing is left behind: the id can be used again.
+    // Nothing is left behind: no holder of the half-made user namespace, and the id can be used again.
+    expect(spawnSync('pgrep', ['-u', String(user.uid), '-x', 'cat']).status, 'a user namespace holder outlived the failed run').toBe(1);
     const again = runAs(user, 'berth-runtime', ['run', '--bundle', JSON.parse(bundle.stdout).bundle, id]);
     expect(again.code, again.stderr).toBe(0);
   }, 60_000);

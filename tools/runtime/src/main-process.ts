@@ -298,8 +298,12 @@ async function expectHello(channel: MainChannel): Promise<number> {
  * --user` (setns gives full capabilities, then uid 0) starts the init in it.
  */
 function newUserNamespace(uid: IdMapping[], gid: IdMapping[]): { process: ChildProcess; path: string } {
-  const holder = spawn('unshare', ['--user', '--', 'sleep', 'infinity'], { stdio: 'ignore' });
+  // The holder is `cat` on a pipe from us: should the runtime die before it
+  // kills the holder, the pipe closes and the holder goes with it, instead of
+  // a stray process keeping the namespace (and its user) alive.
+  const holder = spawn('unshare', ['--user', '--', 'cat'], { stdio: ['pipe', 'ignore', 'ignore'] });
   holder.on('error', () => { /* seen below as a namespace that never appears */ });
+  holder.stdin?.on('error', () => { /* the holder is gone: nothing to tell it */ });
   const pid = holder.pid;
   const path = `/proc/${pid}/ns/user`;
   const ours = nsInode('/proc/self/ns/user');
@@ -312,8 +316,13 @@ function newUserNamespace(uid: IdMapping[], gid: IdMapping[]): { process: ChildP
     sleepMs(1);
   }
   // An ordinary user maps its subordinate range through newuidmap/newgidmap.
-  if (isRootlessCaller()) writeIdMapsRootless(pid!, uid, gid);
-  else writeIdMaps(pid!, uid, gid);
+  try {
+    if (isRootlessCaller()) writeIdMapsRootless(pid!, uid, gid);
+    else writeIdMaps(pid!, uid, gid);
+  } catch (err) {
+    killLauncher(holder);
+    throw err;
+  }
   return { process: holder, path };
 }
 
