@@ -1,21 +1,27 @@
 import { imageStorePath, log } from '@berth/cli-kit';
-import { hostPlatform, parseReference } from '@berth/oci-spec';
-import type { EngineEnv } from '@berth/engine';
+import { hostPlatform } from '@berth/oci-spec';
+import { EngineError, type EngineEnv } from '@berth/engine';
 
 /**
- * berth-pull's code, in-process: the registry client (undici) is loaded only
- * when a pull runs, so other verbs start fast.
+ * berth-pull's code, in-process: the name goes through registries.conf
+ * (aliases, search registries, mirrors, insecure) as podman's does, and the
+ * registry client (undici) is loaded only when a pull runs, so other verbs
+ * start fast. `tlsVerify` undefined leaves plain HTTP to registries.conf.
  */
-export async function pullImage(env: EngineEnv, ref: string, opts: { insecure: boolean; quiet: boolean; creds?: string }): Promise<{ reference: string; manifest: string; config: string }> {
-  const { findCredentials, parseCredsFlag } = await import('@berth/registry');
-  const { pullImage: pull } = await import('@berth/puller/pull');
-  const reference = parseReference(ref);
-  // The loopback registries of tests and demos speak plain HTTP, as podman allows for them only with --tls-verify=false.
-  const credentials = opts.creds !== undefined ? parseCredsFlag(opts.creds) : await findCredentials(reference.registry, reference.repository, {});
+export async function pullImage(env: EngineEnv, ref: string, opts: { tlsVerify: boolean | undefined; quiet: boolean; creds?: string }): Promise<{ reference: string; manifest: string; config: string }> {
+  const { pullByName } = await import('@berth/puller/resolve');
   if (opts.quiet) log.configure({ level: 'warn' });
-  const doc = await pull({
-    reference, store: imageStorePath(env.dataRoot), platform: hostPlatform(), platformExplicit: false,
-    insecure: opts.insecure, credentials,
+  const doc = await pullByName(ref, {
+    store: imageStorePath(env.dataRoot), platform: hostPlatform(), platformExplicit: false,
+    tlsVerify: opts.tlsVerify, creds: opts.creds,
   });
   return { reference: doc.reference, manifest: doc.manifest.digest, config: doc.config.digest };
+}
+
+/** --tls-verify as given: true, false, or undefined (registries.conf decides). */
+export function tlsVerifyFlag(value: string | boolean | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value === true || value === 'true') return true;
+  if (value === false || value === 'false') return false;
+  throw new EngineError('E_USAGE', `--tls-verify takes true or false, not "${String(value)}"`);
 }

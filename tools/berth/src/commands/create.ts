@@ -7,7 +7,7 @@ import type { ResolvedImage } from '@berth/snapshots';
 import { bundleOptionsFromFlags } from '@berth/bundle-generator/flags';
 import type { BundleOptions } from '@berth/bundle-generator/spec';
 import { EngineCommand, lifecycle, shq } from '../base.ts';
-import { pullImage } from '../pull-image.ts';
+import { pullImage, tlsVerifyFlag } from '../pull-image.ts';
 
 export function parseRestart(value: string): RestartPolicy {
   if (value === 'no' || value === '') return { name: 'no' };
@@ -87,20 +87,15 @@ export abstract class ContainerCreateCommand extends EngineCommand {
     return out;
   }
 
-  tlsInsecure(): boolean {
-    if (this.tlsVerify === undefined || this.tlsVerify === true || this.tlsVerify === 'true') return false;
-    if (this.tlsVerify === false || this.tlsVerify === 'false') return true;
-    throw new EngineError('E_USAGE', `--tls-verify takes true or false, not "${String(this.tlsVerify)}"`);
-  }
-
   /** The image from the store, pulled first when missing (podman's --pull=missing). */
   async image(): Promise<ResolvedImage> {
     if (!['missing', 'always', 'never'].includes(this.pull)) throw new EngineError('E_USAGE', `--pull ${this.pull}: expected missing, always or never`);
     let image = this.pull === 'always' ? undefined : await (await lifecycle()).resolveForRun(this.env, this.imageArg);
     if (!image) {
       if (this.pull === 'never') throw new EngineError('E_NO_IMAGE', `${this.imageArg}: image not known`);
-      await pullImage(this.env, this.imageArg, { insecure: this.tlsInsecure(), quiet: false });
-      image = await (await lifecycle()).resolveForRun(this.env, this.imageArg);
+      // A short name may have become another registry's name (registries.conf): look up what was stored.
+      const pulled = await pullImage(this.env, this.imageArg, { tlsVerify: tlsVerifyFlag(this.tlsVerify), quiet: false });
+      image = await (await lifecycle()).resolveForRun(this.env, pulled.reference);
       if (!image) throw new EngineError('E_NO_IMAGE', `${this.imageArg}: image not known after the pull`);
     }
     return image;

@@ -1,7 +1,6 @@
 import { Command, Option } from '@berth/cli-kit';
-import { EngineError } from '@berth/engine';
 import { EngineCommand, shq } from '../base.ts';
-import { pullImage } from '../pull-image.ts';
+import { pullImage, tlsVerifyFlag } from '../pull-image.ts';
 
 export class PullCommand extends EngineCommand {
   static override paths = [['pull'], ['image', 'pull']];
@@ -20,9 +19,7 @@ export class PullCommand extends EngineCommand {
   }
 
   async perform(): Promise<number | undefined> {
-    const insecure = this.tlsVerify === 'false' || this.tlsVerify === false;
-    if (!insecure && this.tlsVerify !== undefined && this.tlsVerify !== true && this.tlsVerify !== 'true') throw new EngineError('E_USAGE', `--tls-verify takes true or false, not "${String(this.tlsVerify)}"`);
-    const doc = await pullImage(this.env, this.reference, { insecure, quiet: this.quiet, creds: this.creds });
+    const doc = await pullImage(this.env, this.reference, { tlsVerify: tlsVerifyFlag(this.tlsVerify), quiet: this.quiet, creds: this.creds });
     this.out(doc.config.slice('sha256:'.length));
     return undefined;
   }
