@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTool } from '../helpers/run.ts';
-import { auditEnabled, auditctl, ensureBuilt, follow, makeRootfs, runtimeBin, startAuditd, within, writeBundle, type Auditd, type Follower } from './helpers.ts';
+import { auditEnabled, auditctl, ensureBuilt, follow, holdAuditLock, LOCK_WAIT, makeRootfs, runtimeBin, startAuditd, within, writeBundle, type Auditd, type Follower } from './helpers.ts';
 
 const T = 90_000;
 const TEST_AUID = 4242;
@@ -26,6 +26,7 @@ describe('berth-audit events', () => {
   let shared: string;
   let target: string;
   let savedEnabled: number;
+  let releaseAudit: (() => void) | undefined;
   const ids: string[] = [];
   let auditd: Auditd | undefined;
   /** Background processes a failed test could leave behind. */
@@ -33,6 +34,7 @@ describe('berth-audit events', () => {
 
   beforeAll(async () => {
     ensureBuilt();
+    releaseAudit = await holdAuditLock(LOCK_WAIT);
     savedEnabled = auditEnabled();
     dir = mkdtempSync(join(tmpdir(), 'berth-audit-'));
     chmodSync(dir, 0o755);
@@ -43,7 +45,7 @@ describe('berth-audit events', () => {
     mkdirSync(shared);
     target = join(shared, 'target');
     writeFileSync(target, '');
-  }, T);
+  }, LOCK_WAIT + T);
 
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -51,6 +53,7 @@ describe('berth-audit events', () => {
     // Our key only: other rules on this host are not ours to touch.
     auditctl('-W', target, '-k', key);
     if (auditEnabled() !== savedEnabled) auditctl('-e', String(savedEnabled));
+    releaseAudit?.();
     for (const id of ids) spawnSync(process.execPath, [runtimeBin, '--root', stateRoot, 'delete', '-f', id]);
     rmSync(dir, { recursive: true, force: true });
   });

@@ -4,7 +4,7 @@
  * kernel's audit state saved and restored around the suite.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RuntimeSpec } from '@berth/oci-spec';
 import { busyboxEntries, tarOf } from '../helpers/images.ts';
@@ -174,4 +174,33 @@ export async function startAuditd(dir: string): Promise<Auditd> {
       if (child.exitCode === null) child.kill('SIGKILL');
     },
   };
+}
+
+/** How long a suite waits for another to finish with the audit state. */
+export const LOCK_WAIT = 5 * 60_000;
+
+/**
+ * The kernel's audit state (enabled flag, rules) is one per machine, and
+ * suites that turn audit on restore the flag when they end: two such files
+ * running side by side would switch audit off under each other. Each holds
+ * this lock (a directory with the holder's pid; a dead holder's lock is
+ * taken over) from its first watch to its restore.
+ */
+export async function holdAuditLock(timeoutMs = LOCK_WAIT): Promise<() => void> {
+  const lock = '/run/berth-test-audit.lock';
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      return () => rmSync(lock, { recursive: true, force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let holder = NaN;
+      try { holder = Number(readFileSync(join(lock, 'pid'), 'utf8')); } catch { /* being written or removed */ }
+      if (Number.isInteger(holder) && holder > 0 && !existsSync(`/proc/${holder}`)) rmSync(lock, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error(`${lock} still held by pid ${holder} after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
 }

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { runTool, tempDir } from '../helpers/run.ts';
 import { Berth, pushGuideImages } from '../engine/fixtures.ts';
-import { auditEnabled, auditctl, ensureBuilt, follow, within, type Follower } from './helpers.ts';
+import { auditEnabled, auditctl, ensureBuilt, follow, holdAuditLock, LOCK_WAIT, within, type Follower } from './helpers.ts';
 
 const T = 120_000;
 
@@ -27,10 +27,12 @@ describe('berth-audit by berth container name', () => {
   const target = join(shared.path, 'target');
   let reg: TestRegistry;
   let savedEnabled: number;
+  let releaseAudit: (() => void) | undefined;
   let followers: Follower[] = [];
 
   beforeAll(async () => {
     ensureBuilt();
+    releaseAudit = await holdAuditLock(LOCK_WAIT);
     savedEnabled = auditEnabled();
     mkdirSync(shared.path, { recursive: true });
     writeFileSync(target, '');
@@ -38,12 +40,13 @@ describe('berth-audit by berth container name', () => {
     const refs = await pushGuideImages(reg, layout.path);
     berth.ok('pull', '--tls-verify=false', refs.plain);
     berth.ok('run', '-d', '--name', name, '-v', `${shared.path}:/w`, refs.plain, 'sleep', '300');
-  }, T);
+  }, LOCK_WAIT + T);
 
   afterAll(async () => {
     for (const f of followers) if (f.child.exitCode === null) f.child.kill('SIGKILL');
     auditctl('-W', target, '-k', key);
     if (auditEnabled() !== savedEnabled) auditctl('-e', String(savedEnabled));
+    releaseAudit?.();
     await berth.cleanup();
     await reg?.stop();
     layout.cleanup();

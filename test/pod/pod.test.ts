@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { freePort } from '../helpers/registry.ts';
 import { hostVeth, PodWorld, unique } from './fixtures.ts';
+import { liveProcess } from '../helpers/proc.ts';
 
 /**
  * Pods end to end, as root: berth-pod creates the pod (namespaces + CNI
@@ -27,15 +28,6 @@ const server = (bind: string) => ['sh', '-c', `echo "page from $(hostname)" > /w
  */
 const fetchLoop = (url: string, tries = 50) => `ok=1; for i in $(seq 1 ${tries}); do if wget -q -O - ${url}; then ok=0; break; fi; sleep 0.1; done; [ $ok = 0 ]`;
 
-/** A process that exists and is not a zombie (a PID 1 that does not reap leaves those behind). */
-function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 function httpGet(url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -183,7 +175,7 @@ describe('rm leaves nothing behind', () => {
     const mountinfo = () => readFileSync('/proc/self/mountinfo', 'utf8');
     expect(mountinfo()).toContain(pod.id);
     const holder = world.pod(['inspect', pod.id.slice(0, 12)]).json.pidHolder.pid as number;
-    expect(running(holder)).toBe(true);
+    expect(liveProcess(holder)).toBe(true);
 
     const r = world.pod(['rm', pod.name]);
     expect(r.stderr).toBe('');
@@ -198,7 +190,7 @@ describe('rm leaves nothing behind', () => {
     expect(execFileSync('iptables', ['-S'], { encoding: 'utf8' })).not.toContain(`${pod.ip}/32`);
     expect(mountinfo()).not.toContain(pod.id);
     expect(existsSync(join(world.runRoot, 'pods', pod.id))).toBe(false);
-    expect(running(holder)).toBe(false);
+    expect(liveProcess(holder)).toBe(false);
     const list = world.pod(['list', '--format', 'json']);
     expect(list.json.pods.map((p: { id: string }) => p.id)).not.toContain(pod.id);
   });

@@ -8,6 +8,7 @@ import { busyboxEntries, writeImage } from '../helpers/images.ts';
 import { freePort, skopeoPush, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { tempDir } from '../helpers/run.ts';
 import { berthAs, makeUser, runAs, type TestUser } from './users.ts';
+import { liveProcess } from '../helpers/proc.ts';
 
 // A private network for an ordinary user (issue 12): slirp4netns gives a
 // rootless pod tap0 (10.0.2.100/24) in its network namespace and publishes
@@ -17,19 +18,10 @@ import { berthAs, makeUser, runAs, type TestUser } from './users.ts';
 
 const TUN = '/dev/net/tun';
 
-/** Alive and not a zombie (a zombie listens on nothing and holds no namespace). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 /** The user's live processes named `comm` (pgrep, then zombies dropped). */
 function processesOf(user: TestUser, comm: string): number[] {
-  return spawnSync('pgrep', ['-u', String(user.uid), '-x', comm], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number).filter(alive);
+  return spawnSync('pgrep', ['-u', String(user.uid), '-x', comm], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number).filter(liveProcess);
 }
 
 /** Unix sockets left anywhere under the user's run root. */
@@ -166,7 +158,7 @@ describe('rootless berth: a private network with published ports (slirp4netns)',
     expect(inspect.InfraConfig.PortBindings).toEqual([{ hostIP: '', hostPort, containerPort: 8080, protocol: 'tcp' }]);
     const slirp = inspect.InfraConfig.Slirp4netns;
     expect(slirp.Running).toBe(true);
-    expect(alive(slirp.Pid)).toBe(true);
+    expect(liveProcess(slirp.Pid)).toBe(true);
     // slirp4netns runs as the user, on the host: it is what listens on the published port.
     expect(readFileSync(`/proc/${slirp.Pid}/comm`, 'utf8').trim()).toBe('slirp4netns');
     expect(readFileSync(`/proc/${slirp.Pid}/status`, 'utf8')).toMatch(new RegExp(`\\nUid:\\s+${user.uid}\\s`));
@@ -270,7 +262,7 @@ describe('rootless berth: a private network with published ports (slirp4netns)',
     const doc = JSON.parse(runAs(user, 'berth-pod', ['inspect', name]).stdout) as { namespaceHolder: { pid: number }; slirp4netns: { pid: number; apiSocket: string } };
     expect(await portFree(port)).toBe(false);
     process.kill(doc.namespaceHolder.pid, 'SIGKILL');
-    await waitFor('slirp4netns to exit with the holder', () => !alive(doc.slirp4netns.pid));
+    await waitFor('slirp4netns to exit with the holder', () => !liveProcess(doc.slirp4netns.pid));
     await waitFor(`host port ${port} free`, () => portFree(port));
     const listed = JSON.parse(runAs(user, 'berth-pod', ['inspect', name]).stdout) as { status: string; slirp4netns: { running: boolean } };
     expect(listed.status).toBe('Dead');

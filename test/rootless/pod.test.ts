@@ -7,6 +7,7 @@ import { skopeoPush, startRegistry, type TestRegistry } from '../helpers/registr
 import { stableHostInterfaces } from '../helpers/net.ts';
 import { runTool, tempDir } from '../helpers/run.ts';
 import { makeUser, runAs, type TestUser } from './users.ts';
+import { liveProcess } from '../helpers/proc.ts';
 
 // Rootless pods (issue 12): an ordinary user creates a pod with --network
 // none or host. Its namespaces are held by a catatonit in a user namespace
@@ -15,15 +16,6 @@ import { makeUser, runAs, type TestUser } from './users.ts';
 // IPC and UTS namespaces. This suite's user cannot open /dev/net/tun, so the
 // default private network (slirp4netns, network.test.ts) is refused, naming it.
 
-/** Alive and not a zombie: a zombie holds no namespace. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 function ownerUid(pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('Uid:'))!;
@@ -114,7 +106,7 @@ describe('rootless berth-pod', () => {
     expect(doc.network).toBe('none');
     expect(Object.keys(doc.namespaces).sort()).toEqual(['ipc', 'network', 'user', 'uts']);
     expect(doc.namespaces.user).toMatch(/^\/proc\/\d+\/ns\/user$/);
-    expect(alive(pid)).toBe(true);
+    expect(liveProcess(pid)).toBe(true);
     expect(ownerUid(pid)).toBe(user.uid);
     // The holder's user namespace maps root to the user and 1.. to the range.
     const nsPid = Number(/^\/proc\/(\d+)\//.exec(doc.namespaces.user!)![1]);
@@ -155,14 +147,14 @@ describe('rootless berth-pod', () => {
     const refused = pod(['rm', name]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('running container');
-    expect(alive(pid)).toBe(true);
+    expect(liveProcess(pid)).toBe(true);
 
     const rm = pod(['rm', '--force', name]);
     expect(rm.code, rm.stderr).toBe(0);
-    expect(alive(pid)).toBe(false);
-    expect(alive(nsPid)).toBe(false);
+    expect(liveProcess(pid)).toBe(false);
+    expect(liveProcess(nsPid)).toBe(false);
     // No holder of this user is left (a zombie, not yet reaped by whoever inherited it, holds nothing).
-    const left = spawnSync('pgrep', ['-u', String(user.uid), 'catatonit'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number).filter(alive);
+    const left = spawnSync('pgrep', ['-u', String(user.uid), 'catatonit'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number).filter(liveProcess);
     expect(left).toEqual([]);
     expect((JSON.parse(pod(['list', '--format', 'json']).stdout) as { pods: PodJson[] }).pods).toEqual([]);
   }, 120_000);
@@ -208,7 +200,7 @@ describe('rootless berth-pod', () => {
     const pid = (JSON.parse(pod(['inspect', name]).stdout) as PodJson).namespaceHolder!.pid;
     process.kill(pid, 'SIGKILL');
     const deadline = Date.now() + 5000;
-    while (alive(pid) && Date.now() < deadline) spawnSync('sleep', ['0.05']);
+    while (liveProcess(pid) && Date.now() < deadline) spawnSync('sleep', ['0.05']);
     const listed = (JSON.parse(pod(['list', '--format', 'json']).stdout) as { pods: PodJson[] }).pods.find((p) => p.name === name)!;
     expect(listed.status).toBe('Dead');
     expect(pod(['list']).stdout).toMatch(new RegExp(`${name}\\s+Dead`));
