@@ -60,6 +60,16 @@ useradd -m -s /bin/sh -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 "$USER_NAME"
 usermod --add-subuids 700000-765535 --add-subgids 700000-765535 "$USER_NAME"
 HOME_DIR=$(getent passwd "$USER_NAME" | cut -d: -f6)
 as_user() { runuser -u "$USER_NAME" -- env -i PATH="$PATH" HOME="$HOME_DIR" LANG=C.UTF-8 "$@"; }
+# One hyperfine run by the user: berth's command against podman's, medians and the ratio.
+compare_as_user() { # json name, berth label, berth command, podman label, podman command
+  local json="$WORK/$1.json" b p
+  as_user sh -c "cd ~ && hyperfine --runs '$RUNS' --warmup 2 --export-json '$json' -n '$2' '$3 2>/dev/null' -n '$4' '$5'" >/dev/null
+  b=$(jq -r '.results[0].median * 1000 | floor' "$json")
+  p=$(jq -r '.results[1].median * 1000 | floor' "$json")
+  printf '%-48s median %5d ms\n' "$2" "$b"
+  printf '%-48s median %5d ms\n' "$4" "$p"
+  printf 'ratio berth/podman: %s\n' "$(echo "scale=2; $b / $p" | bc)"
+}
 
 # Prepared once: the bundle for berth, the image in podman's store.
 as_user node "$REPO/tools/puller/bin/berth-pull.js" --tls-verify=false "$IMAGE" >/dev/null 2>&1
@@ -74,26 +84,12 @@ as_user sh -c "$BERTH" 2>/dev/null || { echo "berth-runtime run failed as $USER_
 as_user sh -c "$PODMAN" || { echo "rootless podman failed as $USER_NAME" >&2; exit 1; }
 
 chmod 777 "$WORK"
-as_user hyperfine --runs "$RUNS" --warmup 2 --export-json "$WORK/rootless.json" \
-  -n 'berth-runtime run (rootless)' "$BERTH 2>/dev/null" \
-  -n 'podman run --rm --network none (rootless)' "$PODMAN" >/dev/null
-b=$(jq -r '.results[0].median * 1000 | floor' "$WORK/rootless.json")
-p=$(jq -r '.results[1].median * 1000 | floor' "$WORK/rootless.json")
-printf '%-44s median %5d ms\n' 'berth-runtime run true (rootless)' "$b"
-printf '%-44s median %5d ms\n' 'podman run --rm --network none true (rootless)' "$p"
-printf 'ratio berth/podman: %s\n' "$(echo "scale=2; $b / $p" | bc)"
+compare_as_user rootless 'berth-runtime run true (rootless)' "$BERTH" 'podman run --rm --network none true (rootless)' "$PODMAN"
 
 # The front: create (storage steps in the user's namespace) + berth-runtime run + rm, per run.
 FRONT="node $REPO/tools/berth/bin/berth.js run --rm $IMAGE true"
 as_user sh -c "cd ~ && $FRONT" 2>/dev/null || { echo "berth run failed as $USER_NAME:" >&2; as_user sh -c "cd ~ && $FRONT" >&2; exit 1; }
-as_user sh -c "cd ~ && hyperfine --runs '$RUNS' --warmup 2 --export-json '$WORK/front.json' \
-  -n 'berth run --rm (rootless)' '$FRONT 2>/dev/null' \
-  -n 'podman run --rm --network none (rootless)' '$PODMAN'" >/dev/null
-b=$(jq -r '.results[0].median * 1000 | floor' "$WORK/front.json")
-p=$(jq -r '.results[1].median * 1000 | floor' "$WORK/front.json")
-printf '%-44s median %5d ms\n' 'berth run --rm true (rootless)' "$b"
-printf '%-44s median %5d ms\n' 'podman run --rm --network none true (rootless)' "$p"
-printf 'ratio berth/podman: %s\n' "$(echo "scale=2; $b / $p" | bc)"
+compare_as_user front 'berth run --rm true (rootless)' "$FRONT" 'podman run --rm --network none true (rootless)' "$PODMAN"
 
 # A published port through slirp4netns, for berth and podman alike. The
 # user needs /dev/net/tun (0600 root here): granted for this run only.
@@ -106,11 +102,4 @@ FRONT_P="node $REPO/tools/berth/bin/berth.js run --rm -p $PORT:80 $IMAGE true"
 PODMAN_P="podman --runtime runc run --rm -p $PORT:80 --network slirp4netns --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 $IMAGE true"
 as_user sh -c "cd ~ && $FRONT_P" 2>/dev/null || { echo "berth run -p failed as $USER_NAME:" >&2; as_user sh -c "cd ~ && $FRONT_P" >&2; exit 1; }
 as_user sh -c "cd ~ && $PODMAN_P" || { echo "rootless podman -p with slirp4netns failed as $USER_NAME" >&2; exit 1; }
-as_user sh -c "cd ~ && hyperfine --runs '$RUNS' --warmup 2 --export-json '$WORK/publish.json' \
-  -n 'berth run --rm -p (rootless, slirp4netns)' '$FRONT_P 2>/dev/null' \
-  -n 'podman run --rm -p --network slirp4netns (rootless)' '$PODMAN_P'" >/dev/null
-b=$(jq -r '.results[0].median * 1000 | floor' "$WORK/publish.json")
-p=$(jq -r '.results[1].median * 1000 | floor' "$WORK/publish.json")
-printf '%-44s median %5d ms\n' "berth run --rm -p $PORT:80 true (rootless)" "$b"
-printf '%-44s median %5d ms\n' "podman run --rm -p $PORT:80 slirp4netns true" "$p"
-printf 'ratio berth/podman: %s\n' "$(echo "scale=2; $b / $p" | bc)"
+compare_as_user publish "berth run --rm -p $PORT:80 true (rootless)" "$FRONT_P" "podman run --rm -p $PORT:80 slirp4netns (rootless)" "$PODMAN_P"
