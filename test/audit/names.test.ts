@@ -78,7 +78,9 @@ describe('berth-audit by berth container name', () => {
     followers.push(f);
     // A write from the host first: not the container's, so it must not end the follow.
     writeFileSync(target, 'from the host\n', { flag: 'a' });
-    berth.ok('exec', name, 'sh', '-c', 'echo from the container >> /w/target');
+    // The writer stays a few seconds: a process is tied to its container through
+    // /proc/PID (its pid namespace, its cgroup), which is gone once it has exited.
+    berth.ok('exec', name, 'sh', '-c', 'echo from the container >> /w/target; sleep 5');
     expect(await within(f, 30_000)).toBe(0);
     const [ev] = f.lines();
     expect(ev).toMatchObject({ kind: 'audit-event', key, container: { id: psEntry().Id } });

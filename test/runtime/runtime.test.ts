@@ -131,6 +131,10 @@ describe.each(runtimes)('$name', (rt) => {
       const pids = JSON.parse(cli('ps', '--format', 'json', id).stdout) as number[];
       expect(pids).toContain(state(id).pid);
       expect(cli('ps', id).stdout).toContain('sleep 60');
+      // What follows the id goes to ps(1), options included: only the container's processes, in those columns.
+      const custom = cli('ps', id, '-o', 'pid,args').stdout.trim().split('\n');
+      expect(custom[0]!.trim().split(/\s+/)).toEqual(['PID', 'COMMAND']);
+      expect(custom.slice(1).map((l) => l.trim().split(/\s+/).slice(1).join(' ')).sort()).toEqual(['sleep 60', 'sleep 61']);
       const listed = JSON.parse(cli('list', '--format', 'json').stdout) as Array<{ id: string; status: string }>;
       expect(listed.find((c) => c.id === id)?.status).toBe('running');
       expect(cli('list', '-q').stdout.split('\n')).toContain(id);

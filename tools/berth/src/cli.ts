@@ -11,11 +11,12 @@ import { PsCommand } from './commands/ps.ts';
 import { PullCommand } from './commands/pull.ts';
 import { PushCommand } from './commands/push.ts';
 import { TagCommand } from './commands/tag.ts';
+import { TopCommand } from './commands/top.ts';
 import { runBerth } from './main.ts';
 
 await runBerth([
   RunCommand, CreateCommand, StartCommand, StopCommand, KillCommand, RestartCommand, RmCommand, PsCommand, LogsCommand,
-  ExecCommand, InspectCommand, WaitCommand, PortCommand, CleanupCommand, StorageCommand,
+  ExecCommand, InspectCommand, WaitCommand, PortCommand, TopCommand, CleanupCommand, StorageCommand,
   PullCommand, ImagesCommand, RmiCommand, ImagePruneCommand, BuildCommand, TagCommand, PushCommand,
   PodCreateCommand, PodListCommand, PodInspectCommand, PodStartCommand, PodStopCommand, PodRmCommand,
 ]);

@@ -14,7 +14,9 @@ export class PsCommand extends RuntimeCommand {
 
   format = Option.String('-f,--format', 'table', { validator: t.isEnum(['table', 'json'] as const), description: 'table or json' });
   id = Option.String({ required: true });
-  psArgs = Option.Rest();
+  // Everything after the id goes to ps(1), options included, as with runc
+  // (`ps ID -o pid,args`); a leading `--` is dropped.
+  psArgs = Option.Proxy();
 
   async perform(): Promise<undefined> {
     const pids = containerPids(loadRecord(this.id));
@@ -22,7 +24,8 @@ export class PsCommand extends RuntimeCommand {
       this.context.stdout.write(JSON.stringify(pids) + '\n');
       return undefined;
     }
-    const out = execFileSync('ps', this.psArgs.length ? this.psArgs : ['-ef'], { encoding: 'utf8' }).split('\n');
+    const args = this.psArgs[0] === '--' ? this.psArgs.slice(1) : this.psArgs;
+    const out = execFileSync('ps', args.length ? args : ['-ef'], { encoding: 'utf8' }).split('\n');
     const header = out[0] ?? '';
     const pidCol = header.trim().split(/\s+/).indexOf('PID');
     const keep = new Set(pids.map(String));
