@@ -28,11 +28,8 @@ trap cleanup EXIT
 
 . "$REPO/test/lib/registry.sh"
 start_registry "$WORK"
-npx esbuild test/demo/seed.ts --bundle --platform=node --format=esm --outfile="$WORK/seed.mjs" --external:koffi --log-level=warning \
-  --banner:js="import{createRequire as __r}from'node:module';const require=__r(import.meta.url);"
-node "$WORK/seed.mjs" "$WORK/layout" >/dev/null
-IMAGE="127.0.0.1:$port/library/busybox:latest"
-skopeo copy --quiet --dest-tls-verify=false "oci:$WORK/layout:busybox:latest" "docker://$IMAGE"
+push_busybox "$WORK"
+IMAGE=$busybox_image
 $BERTH pull --tls-verify=false "$IMAGE" >/dev/null
 $PODMAN pull --quiet --tls-verify=false "$IMAGE" >/dev/null
 

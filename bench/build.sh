@@ -35,12 +35,8 @@ berth_build="node $repo/tools/image-builder/bin/berth-build.js"
 # A registry on a free loopback port, with the busybox base image.
 . "$repo/test/lib/registry.sh"
 start_registry "$work"
-(cd "$repo" && npx esbuild test/demo/seed.ts --bundle --platform=node --format=esm \
-  --outfile="$work/seed.mjs" --external:koffi --log-level=warning \
-  --banner:js="import{createRequire as __r}from'node:module';const require=__r(import.meta.url);")
-node "$work/seed.mjs" "$work/seed" >/dev/null
-base="127.0.0.1:$port/library/busybox:latest"
-skopeo copy --quiet --dest-tls-verify=false "oci:$work/seed:busybox:latest" "docker://$base"
+push_busybox "$work"
+base=$busybox_image
 
 # 1. build
 ctx="$work/ctx"

@@ -48,12 +48,8 @@ trap cleanup EXIT
 # The image: busybox-static in a local registry, as test/demo.sh builds it.
 . "$REPO/test/lib/registry.sh"
 start_registry "$WORK"
-(cd "$REPO" && npx esbuild test/demo/seed.ts --bundle --platform=node --format=esm \
-  --outfile="$WORK/seed.mjs" --external:koffi --log-level=warning \
-  --banner:js="import{createRequire as __r}from'node:module';const require=__r(import.meta.url);")
-node "$WORK/seed.mjs" "$WORK/layout" >/dev/null
-IMAGE="127.0.0.1:$port/library/busybox:latest"
-skopeo copy --quiet --dest-tls-verify=false "oci:$WORK/layout:busybox:latest" "docker://$IMAGE"
+push_busybox "$WORK"
+IMAGE=$busybox_image
 
 # The user, with a range of its own, as the guide's rootless article sets it up.
 useradd -m -s /bin/sh -K SUB_UID_COUNT=0 -K SUB_GID_COUNT=0 "$USER_NAME"

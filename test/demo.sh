@@ -61,13 +61,8 @@ step_registry() {
 # then pushed with skopeo (the peer tool, so the registry holds what any
 # client would push).
 step_image() {
-  (cd "$repo" && npx esbuild test/demo/seed.ts --bundle --platform=node --format=esm \
-    --outfile="$work/seed.mjs" --external:koffi --log-level=warning \
-    --banner:js="import{createRequire as __r}from'node:module';const require=__r(import.meta.url);")
-  node "$work/seed.mjs" "$work/layout" >/dev/null
-  skopeo copy --quiet --dest-tls-verify=false "oci:$work/layout:busybox:latest" \
-    "docker://127.0.0.1:$port/library/busybox:latest"
-  image="127.0.0.1:$port/library/busybox:latest"
+  push_busybox "$work"
+  image=$busybox_image
   say "image: busybox built from /bin/busybox and pushed as $image"
 }
 

@@ -27,3 +27,18 @@ YAML
   echo "docker-registry did not answer on 127.0.0.1:$port" >&2
   return 1
 }
+
+# The busybox test image, built from Debian's busybox-static by
+# test/demo/seed.ts into DIR/layout, then pushed with skopeo (the peer tool, so
+# the registry holds what any client would push) to the registry
+# start_registry started. Sets $busybox_image to its reference.
+push_busybox() {
+  local dir=$1 repo
+  repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  (cd "$repo" && npx esbuild test/demo/seed.ts --bundle --platform=node --format=esm \
+    --outfile="$dir/seed.mjs" --external:koffi --log-level=warning \
+    --banner:js="import{createRequire as __r}from'node:module';const require=__r(import.meta.url);")
+  node "$dir/seed.mjs" "$dir/layout" >/dev/null
+  busybox_image="127.0.0.1:$port/library/busybox:latest"
+  skopeo copy --quiet --dest-tls-verify=false "oci:$dir/layout:busybox:latest" "docker://$busybox_image"
+}
