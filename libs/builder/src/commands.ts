@@ -1,4 +1,4 @@
-import { BerthCommand, BerthUsageError, Option, t } from '@berth/cli-kit';
+import { BerthCommand, BerthUsageError, Option, t, tlsVerifyFlag } from '@berth/cli-kit';
 import type { BuildOptions, PushOptions } from './types.ts';
 
 /**
@@ -29,7 +29,7 @@ export abstract class BuildFlags extends BerthCommand {
 
   /** The flags as the lib's BuildOptions, checked. */
   protected async buildOptions(): Promise<BuildOptions> {
-    const { booleanFlag, keyValueFlags, networkFlag, pullFlag, tlsVerifyFlag } = await import('./flags.ts');
+    const { booleanFlag, keyValueFlags, networkFlag, pullFlag } = await import('./flags.ts');
     const tls = tlsVerifyFlag(this.tlsVerify);
     return {
       dataRoot: this.dataRoot,
@@ -45,7 +45,7 @@ export abstract class BuildFlags extends BerthCommand {
       network: networkFlag(this.network),
       runtime: this.runtime,
       // Without --tls-verify, registries.conf's `insecure` decides for FROM pulls.
-      registry: { insecure: this.tlsVerify === undefined ? undefined : !tls, creds: this.creds, authfile: this.authfile },
+      registry: { insecure: tls === undefined ? undefined : !tls, creds: this.creds, authfile: this.authfile },
       quiet: this.quiet,
     };
   }
@@ -65,7 +65,6 @@ export abstract class PushFlags extends BerthCommand {
 
   /** The flags as the lib's PushOptions, checked. */
   protected async pushOptions(): Promise<PushOptions> {
-    const { tlsVerifyFlag } = await import('./flags.ts');
     if (this.creds !== undefined && this.authfile !== undefined) throw new BerthUsageError('--creds and --authfile cannot be used together');
     let chunkSize: number | undefined;
     if (this.chunkSize !== undefined) {
@@ -78,7 +77,8 @@ export abstract class PushFlags extends BerthCommand {
       dataRoot: this.dataRoot,
       source: this.source,
       destination: this.destination,
-      registry: { insecure: !tls, creds: this.creds, authfile: this.authfile },
+      // A push speaks TLS unless told not to.
+      registry: { insecure: tls === false, creds: this.creds, authfile: this.authfile },
       format: this.format === undefined ? undefined : this.format === 'oci' ? 'oci' : 'docker',
       removeSignatures: this.removeSignatures,
       chunkSize,

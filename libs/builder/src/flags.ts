@@ -25,11 +25,6 @@ export function booleanFlag(value: string | boolean | undefined, flag: string, f
   throw new BerthUsageError(`${flag} takes true or false, not "${String(value)}"`);
 }
 
-/** --tls-verify, --tls-verify=true|false: true unless false is said. */
-export function tlsVerifyFlag(value: string | boolean | undefined): boolean {
-  return booleanFlag(value, '--tls-verify', true);
-}
-
 /** --pull, --pull=always|missing|never|true|false (podman build's spellings). */
 export function pullFlag(value: string | boolean | undefined): 'always' | 'missing' | 'never' {
   if (value === undefined || value === 'missing') return 'missing';

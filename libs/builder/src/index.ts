@@ -4,4 +4,4 @@ export { tagImage } from './tag.ts';
 export { pushImage } from './push.ts';
 export { localReference, storeCandidates, findImage } from './names.ts';
 export { parseContainerfile, type Instruction, type ParsedContainerfile } from './containerfile.ts';
-export { booleanFlag, keyValueFlags, tlsVerifyFlag, pullFlag, networkFlag } from './flags.ts';
+export { booleanFlag, keyValueFlags, pullFlag, networkFlag } from './flags.ts';

@@ -1,4 +1,5 @@
 export { BerthError, BerthUsageError, sysErrorMessage, isErrno } from './errors.ts';
+export { tlsVerifyFlag } from './flags.ts';
 export { Logger, log, type LogFormat, type LogLevel } from './log.ts';
 export { Progress, formatBytes } from './progress.ts';
 export { defaultDataRoot, defaultRunRoot, imageStorePath, isRoot, makePrivateRoot } from './paths.ts';

@@ -1,6 +1,6 @@
 import { imageStorePath, log } from '@berth/cli-kit';
 import { hostPlatform } from '@berth/oci-spec';
-import { EngineError, type EngineEnv } from '@berth/engine';
+import type { EngineEnv } from '@berth/engine';
 
 /**
  * berth-pull's code, in-process: the name goes through registries.conf
@@ -18,10 +18,3 @@ export async function pullImage(env: EngineEnv, ref: string, opts: { tlsVerify: 
   return { reference: doc.reference, manifest: doc.manifest.digest, config: doc.config.digest };
 }
 
-/** --tls-verify as given: true, false, or undefined (registries.conf decides). */
-export function tlsVerifyFlag(value: string | boolean | undefined): boolean | undefined {
-  if (value === undefined) return undefined;
-  if (value === true || value === 'true') return true;
-  if (value === false || value === 'false') return false;
-  throw new EngineError('E_USAGE', `--tls-verify takes true or false, not "${String(value)}"`);
-}

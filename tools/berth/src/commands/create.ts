@@ -1,4 +1,4 @@
-import { Command, Option, log } from '@berth/cli-kit';
+import { Command, Option, log, tlsVerifyFlag } from '@berth/cli-kit';
 import {
   EngineError, mark, paths, readRecord,
   type ContainerRecord, type RestartPolicy,
@@ -7,7 +7,7 @@ import type { ResolvedImage } from '@berth/snapshots';
 import { bundleOptionsFromFlags } from '@berth/bundle-generator/flags';
 import type { BundleOptions } from '@berth/bundle-generator/spec';
 import { EngineCommand, lifecycle, shq } from '../base.ts';
-import { pullImage, tlsVerifyFlag } from '../pull-image.ts';
+import { pullImage } from '../pull-image.ts';
 
 export function parseRestart(value: string): RestartPolicy {
   if (value === 'no' || value === '') return { name: 'no' };

@@ -1,6 +1,6 @@
-import { Command, Option } from '@berth/cli-kit';
+import { Command, Option, tlsVerifyFlag } from '@berth/cli-kit';
 import { EngineCommand, shq } from '../base.ts';
-import { pullImage, tlsVerifyFlag } from '../pull-image.ts';
+import { pullImage } from '../pull-image.ts';
 
 export class PullCommand extends EngineCommand {
   static override paths = [['pull'], ['image', 'pull']];

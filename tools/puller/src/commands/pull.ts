@@ -1,4 +1,4 @@
-import { BerthCommand, BerthUsageError, Command, Option, imageStorePath, log } from '@berth/cli-kit';
+import { BerthCommand, BerthUsageError, Command, Option, imageStorePath, log, tlsVerifyFlag } from '@berth/cli-kit';
 import { hostPlatform, parsePlatform, parseReference } from '@berth/oci-spec';
 
 export class PullCommand extends BerthCommand {
@@ -51,8 +51,7 @@ berth-pull follows the pull workflow of the OCI distribution spec
   reference = Option.String({ name: 'REFERENCE' });
 
   async perform(): Promise<unknown> {
-    const verify = this.tlsVerify === undefined ? undefined : this.tlsVerify === true || this.tlsVerify === 'true';
-    if (verify === false && this.tlsVerify !== 'false') throw new BerthUsageError(`--tls-verify takes true or false, not "${String(this.tlsVerify)}"`);
+    const verify = tlsVerifyFlag(this.tlsVerify);
     if (this.creds !== undefined && this.authfile !== undefined) throw new BerthUsageError('--creds and --authfile cannot be used together');
     let concurrency: number | undefined;
     if (this.jobs !== undefined) {
