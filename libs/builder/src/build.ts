@@ -233,7 +233,7 @@ class Builder {
     if (!hit) {
       if (pull === 'never') throw new BerthError('E_NO_IMAGE', `${ins.keyword === 'FROM' ? `${ins.where}: FROM ${image}: the image` : `image ${image}`} is not in the store ${this.layout.root} and --pull=never`);
       const { parseReference } = await import('@berth/oci-spec');
-      const { pullByName } = await import('../../../tools/puller/src/resolve.ts');
+      const { pullByName } = await import('@berth/puller/resolve');
       const reference = parseReference(image);
       const r = this.opts.registry;
       this.say(`Trying to pull ${reference.registry}/${reference.repository}${reference.tag ? `:${reference.tag}` : ''}...`);
