@@ -459,8 +459,8 @@ class Builder {
       for (const r of releases.reverse()) await r().catch((err) => log.debug(`RUN --mount cleanup: ${String(err)}`));
     };
     try {
-      for (const [i, rm_] of runMounts.entries()) {
-        const m = rm_.mount;
+      for (const [i, entry] of runMounts.entries()) {
+        const m = entry.mount;
         // The destination as the container resolves it (symlinks inside the rootfs).
         const destination = '/' + relative(rootfs, await resolveInRoot(rootfs, m.target));
         // Every directory on the way that the image does not have yet is one the runtime will make.
@@ -472,7 +472,7 @@ class Builder {
         if (m.type === 'tmpfs') {
           mounts.push({ destination, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', ...(m.size ? [`size=${m.size}`] : [])] });
         } else if (m.type === 'cache') {
-          const dir = join(this.opts.dataRoot, 'builder', 'cache-mounts', createHash('sha256').update(m.id).digest('hex').slice(0, 32));
+          const dir = this.cacheMountDir(m.id);
           if (!(await lstat(dir).catch(() => undefined))) {
             await mkdir(dirname(dir), { recursive: true, mode: 0o700 });
             const tmp = `${dir}.${stepId}.tmp`;
@@ -485,17 +485,17 @@ class Builder {
             });
           }
           mounts.push({ destination, type: 'bind', source: dir, options: ['rbind', m.readonly ? 'ro' : 'rw', 'nosuid', 'nodev'] });
-        } else if (rm_.stage) {
-          const view = await this.stageView(rm_.stage, !m.readwrite, ins);
+        } else if (entry.stage) {
+          const view = await this.stageView(entry.stage, !m.readwrite, ins);
           releases.push(view.release);
           const source = await resolveInRoot(view.dir, m.source);
-          if (!(await lstat(source).catch(() => undefined))) throw parseError(ins.where, `RUN --mount=from=${m.from}: ${m.source}: no such file in that ${this.stages.some((st) => st === rm_.stage) ? 'stage' : 'image'}`);
+          if (!(await lstat(source).catch(() => undefined))) throw parseError(ins.where, `RUN --mount=from=${m.from}: ${m.source}: no such file in that ${this.stages.some((st) => st === entry.stage) ? 'stage' : 'image'}`);
           mounts.push({ destination, type: 'bind', source, options: ['rbind', m.readwrite ? 'rw' : 'ro', 'nosuid', 'nodev'] });
         } else {
           const copy = join(this.workRoot, `mount-${stepId}-${i}`);
           await mkdir(copy, { recursive: true, mode: 0o700 });
           releases.push(() => rm(copy, { recursive: true, force: true }));
-          const sources = rm_.sources!;
+          const sources = entry.sources!;
           const single = sources.length === 1 && !sources[0]!.isDir;
           await copySources(copy, sources, single ? '/' : '/src/', undefined, undefined, this.ignore, ins.where);
           const source = single ? join(copy, posix.basename(sources[0]!.rel)) : join(copy, 'src');
@@ -509,12 +509,17 @@ class Builder {
     return { mounts, stubs, release };
   }
 
+  /** A cache mount's directory, named by a hash of its id (an id may hold any character). */
+  private cacheMountDir(id: string): string {
+    return join(this.opts.dataRoot, 'builder', 'cache-mounts', createHash('sha256').update(id).digest('hex').slice(0, 32));
+  }
+
   /** Hold the lock of every `sharing=locked` cache for the step: one writer at a time, across builds. */
   private async withCacheLocks<T>(runMounts: ResolvedRunMount[], fn: () => Promise<T>): Promise<T> {
     const locked = runMounts.map((r) => r.mount).filter((m): m is Extract<RunMount, { type: 'cache' }> => m.type === 'cache' && m.sharing === 'locked');
     const hold = async (i: number): Promise<T> => {
       if (i === locked.length) return fn();
-      const lock = join(this.opts.dataRoot, 'builder', 'cache-mounts', `${createHash('sha256').update(locked[i]!.id).digest('hex').slice(0, 32)}.lock`);
+      const lock = `${this.cacheMountDir(locked[i]!.id)}.lock`;
       return withFileLock(lock, () => hold(i + 1), { timeoutMs: 10 * 60_000 });
     };
     return hold(0);
