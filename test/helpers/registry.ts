@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { busyboxEntries, writeImage } from './images.ts';
 
 /**
  * A real registry for tests: Debian's docker-registry (the CNCF distribution
@@ -104,4 +105,17 @@ export function skopeoPush(layoutDir: string, ref: string, dest: string, opts: {
   if (opts.format) args.push('--format', opts.format);
   args.push(`oci:${layoutDir}:${ref}`, `docker://${dest}`);
   execFileSync('skopeo', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/**
+ * A one-layer busybox image (busybox-static as the whole filesystem), written
+ * into layoutDir and pushed with skopeo to REGISTRY/repoTag; returns that
+ * reference.
+ */
+export async function pushBusybox(reg: TestRegistry, layoutDir: string, repoTag: string): Promise<string> {
+  const local = repoTag.slice(repoTag.lastIndexOf('/') + 1);
+  await writeImage(layoutDir, local, { layers: [busyboxEntries()] });
+  const ref = `${reg.host}/${repoTag}`;
+  skopeoPush(layoutDir, local, ref);
+  return ref;
 }

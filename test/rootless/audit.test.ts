@@ -2,8 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { busyboxEntries, writeImage } from '../helpers/images.ts';
-import { skopeoPush, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { pushBusybox, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { binPath, tempDir } from '../helpers/run.ts';
 import { makeUser, runAs, type TestUser } from './users.ts';
 
@@ -41,9 +40,7 @@ describe('rootless berth-audit inspect', () => {
     other = makeUser(`bra2${suffix}`, { start: 1000000, count: 65536 });
     registry = await startRegistry();
     chmodSync(work.path, 0o755);
-    await writeImage(join(work.path, 'layout'), 'aud:1', { layers: [busyboxEntries()] });
-    ref = `${registry.host}/rootless/aud:1`;
-    skopeoPush(join(work.path, 'layout'), 'aud:1', ref);
+    ref = await pushBusybox(registry, join(work.path, 'layout'), 'rootless/aud:1');
     const pull = runAs(user, 'berth', ['pull', '--tls-verify=false', ref]);
     expect(pull.code, pull.stderr).toBe(0);
     const run = runAs(user, 'berth', ['run', '-d', '--name', `aud_${suffix}`, ref, 'sleep', '300']);

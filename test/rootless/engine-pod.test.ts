@@ -1,8 +1,7 @@
 import { chmodSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { busyboxEntries, writeImage } from '../helpers/images.ts';
-import { skopeoPush, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { pushBusybox, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { tempDir } from '../helpers/run.ts';
 import { berthAs, makeUser, type TestUser } from './users.ts';
 
@@ -32,9 +31,7 @@ describe('rootless berth: pods through the front', () => {
     user = makeUser(`brp${suffix}`, { start: 800000, count: 65536 });
     registry = await startRegistry();
     chmodSync(work.path, 0o755);
-    await writeImage(join(work.path, 'layout'), 'pod:1', { layers: [busyboxEntries()] });
-    ref = `${registry.host}/rootless/pod:1`;
-    skopeoPush(join(work.path, 'layout'), 'pod:1', ref);
+    ref = await pushBusybox(registry, join(work.path, 'layout'), 'rootless/pod:1');
     const pull = berthAs(user, ['pull', '--tls-verify=false', ref]);
     expect(pull.code, pull.stderr).toBe(0);
   }, 120_000);

@@ -2,8 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { busyboxEntries, writeImage } from '../helpers/images.ts';
-import { skopeoPush, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { pushBusybox, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { binPath, tempDir } from '../helpers/run.ts';
 import { berthAs, dataRootOf, makeUser, type Result, type TestUser } from './users.ts';
 
@@ -44,9 +43,7 @@ describe('rootless berth: the front as an ordinary user', () => {
     other = makeUser(`bre2${suffix}`, { start: 700000, count: 65536 });
     registry = await startRegistry();
     chmodSync(work.path, 0o755);
-    await writeImage(join(work.path, 'layout'), 'eng:1', { layers: [busyboxEntries()] });
-    ref = `${registry.host}/rootless/eng:1`;
-    skopeoPush(join(work.path, 'layout'), 'eng:1', ref);
+    ref = await pushBusybox(registry, join(work.path, 'layout'), 'rootless/eng:1');
     const pull = berthAs(user, ['pull', '--tls-verify=false', ref]);
     expect(pull.code, pull.stderr).toBe(0);
   }, 120_000);

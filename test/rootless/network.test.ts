@@ -4,8 +4,7 @@ import { get } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { busyboxEntries, writeImage } from '../helpers/images.ts';
-import { freePort, skopeoPush, startRegistry, type TestRegistry } from '../helpers/registry.ts';
+import { freePort, pushBusybox, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { tempDir } from '../helpers/run.ts';
 import { berthAs, makeUser, runAs, type TestUser } from './users.ts';
 import { liveProcess } from '../helpers/proc.ts';
@@ -110,9 +109,7 @@ describe('rootless berth: a private network with published ports (slirp4netns)',
     granted = true;
     registry = await startRegistry();
     chmodSync(work.path, 0o755);
-    await writeImage(join(work.path, 'layout'), 'net:1', { layers: [busyboxEntries()] });
-    ref = `${registry.host}/rootless/net:1`;
-    skopeoPush(join(work.path, 'layout'), 'net:1', ref);
+    ref = await pushBusybox(registry, join(work.path, 'layout'), 'rootless/net:1');
     for (const u of [user, denied]) {
       const pull = berthAs(u, ['pull', '--tls-verify=false', ref]);
       expect(pull.code, pull.stderr).toBe(0);
