@@ -39,7 +39,12 @@ export function sh(cmd: string, args: string[], opts: { input?: string; timeoutM
 /** A command line run under a pseudo-terminal (util-linux script), for `-it`: the engine sees a tty on its stdin. */
 export function underPty(argv: string[], timeoutMs = 90_000): Outcome {
   const quoted = argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  return sh('script', ['-qec', quoted, '/dev/null'], { timeoutMs });
+  // When its own stdin ends, script(1) types one end-of-file character into
+  // the session, which the engine passes on; the container's terminal echoes
+  // it as "^@" wherever its output happens to be at that moment (runc's too).
+  // That echo is the harness's, not the engine's, so it is taken out.
+  const r = sh('script', ['-qec', quoted, '/dev/null'], { timeoutMs });
+  return { ...r, stdout: r.stdout.replace(/\^@/g, '') };
 }
 
 /** Remove a cgroup subtree the test made (every v1 controller and the unified hierarchy), deepest first. */
