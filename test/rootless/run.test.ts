@@ -1,10 +1,11 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, lstatSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushBusybox, startRegistry, type TestRegistry } from '../helpers/registry.ts';
 import { stableHostInterfaces } from '../helpers/net.ts';
 import { tempDir } from '../helpers/run.ts';
+import { waitFor } from '../engines/helpers.ts';
 import { makeUser, runAs, type TestUser } from './users.ts';
 
 // Rootless containers (issue 12): an ordinary user runs the whole pipeline —
@@ -143,6 +144,35 @@ describe('rootless berth-runtime: a container run by an ordinary user', () => {
     expect(exec.code, exec.stderr).toBe(0);
     expect(exec.stdout.trim()).toBe('0');
     expect(runAs(user, 'berth-runtime', ['delete', '--force', id]).code).toBe(0);
+  }, 60_000);
+
+  it('NOTIFY_SOCKET: the container\'s READY=1 reaches the caller\'s socket through the runtime\'s proxy, as for root', async () => {
+    // A datagram receiver (perl: Node has no unix datagram sockets) that the user may send to.
+    const sock = join(work.path, 'notify.sock');
+    const receiver = spawn('perl', ['-MSocket', '-e', `socket(S, PF_UNIX, SOCK_DGRAM, 0) or die "socket: $!";
+      bind(S, pack_sockaddr_un($ARGV[0])) or die "bind: $!"; $| = 1; print "bound\\n";
+      while (defined(recv(S, my $m, 4096, 0))) { print "[$m]\\n" }`, sock], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let got = '';
+    receiver.stdout!.on('data', (d: Buffer) => { got += d.toString(); });
+    const exited = new Promise((r) => receiver.once('exit', r));
+    try {
+      await waitFor(() => got.includes('bound'));
+      chmodSync(sock, 0o777);
+      // busybox has no sd_notify: the container borrows the host's perl through read-only binds.
+      const notify = `/usr/bin/perl -MSocket -e 'socket(S, PF_UNIX, SOCK_DGRAM, 0) or die; send(S, "READY=1", 0, pack_sockaddr_un($ENV{NOTIFY_SOCKET})) or die "send: $!"'`;
+      const id = `notify${suffix}`;
+      const binds = ['/usr', '/lib', '/lib64'].flatMap((d) => ['-v', `${d}:${d}:ro`]);
+      const bundle = runAs(user, 'berth-bundle', ['--name', id, ...binds, '-', '--', 'sh', '-c', `echo "socket=$NOTIFY_SOCKET"; ${notify} && echo sent`], rootfsDoc);
+      expect(bundle.code, bundle.stderr).toBe(0);
+      const r = runAs(user, 'berth-runtime', ['run', '--bundle', JSON.parse(bundle.stdout).bundle, id], { env: { NOTIFY_SOCKET: sock } });
+      expect(r.stdout).toBe('socket=/run/notify/notify.sock\nsent\n');
+      expect(r.code, r.stderr).toBe(0);
+      await waitFor(() => /\[MAINPID=\d+\n\]/.test(got));
+      expect(got).toMatch(/^bound\n\[READY=1\n\]\n\[MAINPID=\d+\n\]\n$/);
+    } finally {
+      receiver.kill('SIGKILL');
+      await exited;
+    }
   }, 60_000);
 
   it('a user without a subordinate range still runs a container: root maps to the user alone, with the usermod hint', () => {
