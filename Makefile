@@ -9,7 +9,7 @@ export NX_TUI := false
 
 DEBIAN_PACKAGES := docker-registry busybox-static runc crun skopeo umoci \
 	containernetworking-plugins iptables iproute2 auditd uidmap util-linux \
-	apache2-utils zstd hyperfine catatonit podman conmon containerd curl acl slirp4netns
+	apache2-utils zstd hyperfine catatonit podman conmon containerd curl acl slirp4netns openssl
 
 .PHONY: help deps build typecheck test root-test bench install demo clean
 

@@ -239,7 +239,7 @@ class Builder {
       this.say(`Trying to pull ${reference.registry}/${reference.repository}${reference.tag ? `:${reference.tag}` : ''}...`);
       const doc = await pullByName(image, {
         store: this.layout.root, platform: hostPlatform(), platformExplicit: false,
-        tlsVerify: r.insecure === undefined ? undefined : !r.insecure, creds: r.creds, authfile: r.authfile,
+        tlsVerify: r.insecure === undefined ? undefined : !r.insecure, creds: r.creds, authfile: r.authfile, certDir: r.certDir,
       });
       hit = { ref: doc.reference, descriptor: doc.manifest };
     }

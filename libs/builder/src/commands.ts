@@ -24,6 +24,7 @@ export abstract class BuildFlags extends BerthCommand {
   tlsVerify = Option.String('--tls-verify', { tolerateBoolean: true, description: 'Require HTTPS for registries FROM pulls from (default true)' });
   creds = Option.String('--creds', { description: 'USER:PASSWORD for the registry of a FROM image' });
   authfile = Option.String('--authfile', { description: 'auth.json for the registry of a FROM image' });
+  certDir = Option.String('--cert-dir', { description: 'CAs (*.crt) and client pair (*.cert/*.key) for the registry of a FROM image, instead of its certs.d directory' });
   quiet = Option.Boolean('-q,--quiet', false, { description: 'Do not print the steps' });
   contextDir = Option.String({ name: 'CONTEXT', required: false });
 
@@ -45,7 +46,7 @@ export abstract class BuildFlags extends BerthCommand {
       network: networkFlag(this.network),
       runtime: this.runtime,
       // Without --tls-verify, registries.conf's `insecure` decides for FROM pulls.
-      registry: { insecure: tls === undefined ? undefined : !tls, creds: this.creds, authfile: this.authfile },
+      registry: { insecure: tls === undefined ? undefined : !tls, creds: this.creds, authfile: this.authfile, certDir: this.certDir },
       quiet: this.quiet,
     };
   }
@@ -55,6 +56,7 @@ export abstract class PushFlags extends BerthCommand {
   tlsVerify = Option.String('--tls-verify', { tolerateBoolean: true, description: 'Require HTTPS with a verified certificate (default true)' });
   creds = Option.String('--creds', { description: 'USER:PASSWORD for the registry' });
   authfile = Option.String('--authfile', { description: 'Path of an auth.json' });
+  certDir = Option.String('--cert-dir', { description: 'Use certificates at DIR (*.crt CAs, *.cert/*.key client pair) for the registry, instead of the certs.d directories (containers-certs.d(5))' });
   removeSignatures = Option.Boolean('--remove-signatures', false, { description: 'Do not copy signatures (berth makes none; accepted for podman scripts)' });
   format = Option.String('-f,--format', { description: 'Manifest type to push: oci or docker (v2s2), converting media types on the way (default: as stored)', validator: t.isEnum(['oci', 'docker', 'v2s2'] as const) });
   chunkSize = Option.String('--chunk-size', { description: 'Blobs larger than this many MiB are uploaded in PATCH chunks of that size (default 32)' });
@@ -78,7 +80,7 @@ export abstract class PushFlags extends BerthCommand {
       source: this.source,
       destination: this.destination,
       // A push speaks TLS unless told not to.
-      registry: { insecure: tls === false, creds: this.creds, authfile: this.authfile },
+      registry: { insecure: tls === false, creds: this.creds, authfile: this.authfile, certDir: this.certDir },
       format: this.format === undefined ? undefined : this.format === 'oci' ? 'oci' : 'docker',
       removeSignatures: this.removeSignatures,
       chunkSize,

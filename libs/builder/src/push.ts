@@ -52,7 +52,7 @@ export async function pushImage(opts: PushOptions): Promise<PushResult> {
   const { PushClient, findCredentials, parseCredsFlag } = await import('@berth/registry');
   const r = opts.registry;
   const credentials = r.creds !== undefined ? parseCredsFlag(r.creds) : await findCredentials(dest.registry, dest.repository, { authfile: r.authfile });
-  const client = new PushClient({ registry: dest.registry, insecure: r.insecure, credentials });
+  const client = new PushClient({ registry: dest.registry, insecure: r.insecure, certDir: r.certDir, credentials });
   const destName = formatReference(dest);
   const result: PushResult = { kind: 'push', source: hit.ref ?? hit.descriptor.digest, destination: destName, manifest: { mediaType: manifestMediaType, digest: digestOf(manifestBytes), size: manifestBytes.length }, blobs: [] };
   try {

@@ -8,6 +8,8 @@ export interface RegistryAccess {
   creds?: string;
   /** --authfile FILE */
   authfile?: string;
+  /** --cert-dir DIR: the registry's CAs and client pair, instead of its certs.d directory */
+  certDir?: string;
 }
 
 export type ImageFormat = 'oci' | 'docker';

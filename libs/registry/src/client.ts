@@ -1,6 +1,7 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { log } from '@berth/cli-kit';
 import { parseChallenges, type Challenge } from './challenge.ts';
+import { certsDirCandidates, connectOptions } from './certs.ts';
 import type { Credentials } from './credentials.ts';
 import {
   RegistryError, codeForStatus, decodeErrorBody, describeNetworkError, isTransientNetworkError, isTransientStatus,
@@ -23,6 +24,8 @@ export interface RegistryClientOptions {
   registry: string;
   /** --tls-verify=false: accept any certificate, and fall back to plain HTTP */
   insecure?: boolean;
+  /** --cert-dir: the registry's CAs and client pair from this directory instead of certs.d (certs.ts) */
+  certDir?: string;
   credentials?: Credentials;
   /** How many tries a request gets in all (default 5). */
   maxAttempts?: number;
@@ -61,6 +64,7 @@ export class RegistryClient {
   readonly apiHost: string;
   private scheme: 'https' | 'http' = 'https';
   private readonly insecure: boolean;
+  private readonly certDir: string | undefined;
   private readonly credentials: Credentials | undefined;
   private readonly agent: Agent;
   private readonly maxAttempts: number;
@@ -75,6 +79,7 @@ export class RegistryClient {
     this.registry = opts.registry;
     this.apiHost = opts.registry === 'docker.io' ? 'registry-1.docker.io' : opts.registry;
     this.insecure = opts.insecure ?? false;
+    this.certDir = opts.certDir;
     this.credentials = opts.credentials;
     this.maxAttempts = opts.maxAttempts ?? 5;
     this.retryBaseMs = opts.retryBaseMs ?? 200;
@@ -82,7 +87,7 @@ export class RegistryClient {
     this.userAgent = opts.userAgent ?? defaultUserAgent;
     this.agent = new Agent({
       connections: opts.connections ?? 8,
-      connect: { rejectUnauthorized: !this.insecure, timeout: 10_000 },
+      connect: connectOptions(opts.registry, { insecure: this.insecure, certDir: opts.certDir }),
       headersTimeout: 60_000,
       bodyTimeout: 60_000,
     });
@@ -125,7 +130,8 @@ export class RegistryClient {
     }
     const detail = describeNetworkError((lastErr as { cause?: unknown })?.cause ?? lastErr);
     if (!this.insecure) {
-      throw new RegistryError('E_REGISTRY_TLS', `GET https://${this.apiHost}/v2/: ${detail}; if ${this.registry} is a plain-HTTP or self-signed registry, pass --tls-verify=false`, { cause: lastErr });
+      const where = this.certDir ?? certsDirCandidates(this.registry)[0];
+      throw new RegistryError('E_REGISTRY_TLS', `GET https://${this.apiHost}/v2/: ${detail}; if ${this.registry} uses a private CA, put its certificate in ${where}/ca.crt (containers-certs.d(5)); if it is a plain-HTTP or self-signed registry, pass --tls-verify=false`, { cause: lastErr });
     }
     throw new RegistryError('E_REGISTRY_UNREACHABLE', `GET ${this.apiHost}/v2/ over https and http: ${detail}`, { cause: lastErr });
   }

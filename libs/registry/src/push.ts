@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { Agent, request, type Dispatcher } from 'undici';
 import { log } from '@berth/cli-kit';
+import { connectOptions } from './certs.ts';
 import { parseChallenges } from './challenge.ts';
 import { pickChallenge, RegistryClient } from './client.ts';
 import type { Credentials } from './credentials.ts';
@@ -25,6 +26,8 @@ import { RegistryError, codeForStatus, decodeErrorBody, describeNetworkError, is
 export interface PushClientOptions {
   registry: string;
   insecure?: boolean;
+  /** --cert-dir (see certs.ts) */
+  certDir?: string;
   credentials?: Credentials;
   /** Tries per request for resets, 5xx and 429 (default 4). */
   maxAttempts?: number;
@@ -58,8 +61,8 @@ export class PushClient {
     this.credentials = opts.credentials;
     this.maxAttempts = opts.maxAttempts ?? 4;
     this.userAgent = opts.userAgent ?? 'berth/0.1';
-    this.session = new RegistryClient({ registry: opts.registry, insecure: opts.insecure, credentials: opts.credentials, maxAttempts: this.maxAttempts, userAgent: this.userAgent });
-    this.agent = new Agent({ connections: 8, connect: { rejectUnauthorized: !(opts.insecure ?? false), timeout: 10_000 }, headersTimeout: 120_000, bodyTimeout: 120_000 });
+    this.session = new RegistryClient({ registry: opts.registry, insecure: opts.insecure, certDir: opts.certDir, credentials: opts.credentials, maxAttempts: this.maxAttempts, userAgent: this.userAgent });
+    this.agent = new Agent({ connections: 8, connect: connectOptions(opts.registry, { insecure: opts.insecure, certDir: opts.certDir }), headersTimeout: 120_000, bodyTimeout: 120_000 });
   }
 
   async close(): Promise<void> {

@@ -25,6 +25,8 @@ export interface PullOptions {
   /** Did the user ask for this platform (--platform), or is it the host's? */
   platformExplicit: boolean;
   insecure: boolean;
+  /** --cert-dir; else the registry's certs.d directory, if any (@berth/registry certs.ts). */
+  certDir?: string;
   credentials: Credentials | undefined;
   /** Blobs fetched at once (default 6, as podman's max-parallel-downloads). */
   concurrency?: number;
@@ -68,7 +70,7 @@ export async function pullImage(opts: PullOptions): Promise<ImageDocument> {
   // once untouched for an hour; a live pull keeps writing, so its files stay fresh.
   await layout.cleanIngest();
   const src: ImageReference = opts.source ? { ...ref, registry: opts.source.registry, repository: opts.source.repository } : ref;
-  const client = new RegistryClient({ registry: src.registry, insecure: opts.insecure, credentials: opts.credentials });
+  const client = new RegistryClient({ registry: src.registry, insecure: opts.insecure, certDir: opts.certDir, credentials: opts.credentials });
   if (opts.credentials) log.debug(`using credentials from ${opts.credentials.source}`);
   // --debug shows where the time goes: process start, API check, manifests, blobs, store.
   const t0 = performance.now();

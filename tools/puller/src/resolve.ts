@@ -11,6 +11,8 @@ export interface PullByNameOptions {
   tlsVerify?: boolean;
   creds?: string;
   authfile?: string;
+  /** --cert-dir: the CAs and client pair for every source, instead of each host's certs.d directory. */
+  certDir?: string;
   /** --registries-conf; else CONTAINERS_REGISTRIES_CONF, the user's file, /etc/containers/registries.conf. */
   registriesConf?: string;
   /** Already loaded (tests, or a caller pulling several names). */
@@ -47,6 +49,7 @@ export async function pullByName(input: string, opts: PullByNameOptions): Promis
           platform: opts.platform,
           platformExplicit: opts.platformExplicit,
           insecure: source.insecure,
+          certDir: opts.certDir,
           credentials,
           concurrency: opts.concurrency,
           ...(source.kind === 'primary' ? {} : { source: { registry: source.registry, repository: source.repository } }),

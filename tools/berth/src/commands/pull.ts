@@ -1,4 +1,4 @@
-import { Command, Option, tlsVerifyFlag } from '@berth/cli-kit';
+import { BerthUsageError, Command, Option, tlsVerifyFlag } from '@berth/cli-kit';
 import { EngineCommand, shq } from '../base.ts';
 import { pullImage } from '../pull-image.ts';
 
@@ -11,6 +11,8 @@ export class PullCommand extends EngineCommand {
   });
   tlsVerify = Option.String('--tls-verify', { tolerateBoolean: true, description: 'Require HTTPS (default true)' });
   creds = Option.String('--creds', { description: 'USER:PASSWORD for the registry' });
+  authfile = Option.String('--authfile', { description: 'Path of an auth.json (default: where `berth login` writes)' });
+  certDir = Option.String('--cert-dir', { description: 'Use certificates at DIR (*.crt CAs, *.cert/*.key client pair) for the registry, instead of the certs.d directories (containers-certs.d(5))' });
   quiet = Option.Boolean('-q,--quiet', false, { description: 'Print only the image id' });
   reference = Option.String({ name: 'IMAGE' });
 
@@ -19,7 +21,8 @@ export class PullCommand extends EngineCommand {
   }
 
   async perform(): Promise<number | undefined> {
-    const doc = await pullImage(this.env, this.reference, { tlsVerify: tlsVerifyFlag(this.tlsVerify), quiet: this.quiet, creds: this.creds });
+    if (this.creds !== undefined && this.authfile !== undefined) throw new BerthUsageError('--creds and --authfile cannot be used together');
+    const doc = await pullImage(this.env, this.reference, { tlsVerify: tlsVerifyFlag(this.tlsVerify), quiet: this.quiet, creds: this.creds, authfile: this.authfile, certDir: this.certDir });
     this.out(doc.config.slice('sha256:'.length));
     return undefined;
   }

@@ -46,6 +46,7 @@ berth-pull follows the pull workflow of the OCI distribution spec
   tlsVerify = Option.String('--tls-verify', { tolerateBoolean: true, description: 'Require HTTPS with a verified certificate (default true); --tls-verify=false allows plain HTTP and self-signed certificates' });
   creds = Option.String('--creds', { description: 'USER:PASSWORD for the registry' });
   authfile = Option.String('--authfile', { description: 'Path of an auth.json (containers-auth.json(5) or docker config.json)' });
+  certDir = Option.String('--cert-dir', { description: 'Use certificates at DIR (*.crt CAs, *.cert/*.key client pair) for the registry, instead of the certs.d directories (containers-certs.d(5))' });
   registriesConf = Option.String('--registries-conf', { description: 'The registries.conf to use (default: CONTAINERS_REGISTRIES_CONF, ~/.config/containers/registries.conf, /etc/containers/registries.conf and its drop-ins)' });
   jobs = Option.String('--jobs', { description: 'Blobs downloaded at once (default 6)' });
   reference = Option.String({ name: 'REFERENCE' });
@@ -72,6 +73,7 @@ berth-pull follows the pull workflow of the OCI distribution spec
       tlsVerify: verify,
       creds: this.creds,
       authfile: this.authfile,
+      certDir: this.certDir,
       registriesConf: this.registriesConf,
       concurrency,
     });
