@@ -18,6 +18,9 @@ const binFolder: Record<string, string> = {
   berth: 'berth',
 };
 
+/** Every binary berth ships. */
+export const binaries = Object.keys(binFolder);
+
 /** Path of a berth binary's launcher (tools/<stage>/bin/<name>.js). */
 export function binPath(name: string): string {
   const folder = binFolder[name];

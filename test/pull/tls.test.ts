@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeBusyboxImage } from '../helpers/images.ts';
 import { startRegistry, type TestRegistry } from '../helpers/registry.ts';
-import { runToolAsync, tempDir } from '../helpers/run.ts';
+import { binPath, runToolAsync, tempDir } from '../helpers/run.ts';
 import { issueCert, makeCa } from '../helpers/tls.ts';
 
 // Registries on HTTPS with a private CA, as containers-certs.d(5) sets them
@@ -94,6 +94,17 @@ describe('berth-pull, berth pull and berth push against HTTPS registries with a 
     } finally {
       rmSync(etcDirs.at(-1)!, { recursive: true, force: true });
     }
+  }, 60_000);
+
+  it('a CA in NODE_EXTRA_CA_CERTS is trusted, whether Node reads it (node bin/...) or the launcher passes it on (bin/... by path)', async () => {
+    const ref = `${plain.host}/library/busybox:latest`;
+    const env = { ...process.env, NODE_EXTRA_CA_CERTS: join(caDir, 'ca.crt') };
+    const viaNode = await runToolAsync('berth-pull', ['--root', root(), ref], { env });
+    expect(viaNode.code, viaNode.stderr).toBe(0);
+    // Run by path, sh starts Node without the variable and hands the file on as BERTH_EXTRA_CA_CERTS.
+    const byPath = spawnSync(binPath('berth-pull'), ['--root', root(), ref], { encoding: 'utf8', env, timeout: 60_000 });
+    expect(byPath.status, byPath.stderr).toBe(0);
+    expect(JSON.parse(byPath.stdout).manifest.digest).toBe(viaNode.json.manifest.digest);
   }, 60_000);
 
   it('a registry that wants a client certificate: refused with the CA alone, pulled with client.cert and client.key', async () => {

@@ -82,13 +82,20 @@ export function registryTls(registry: string, opts: RegistryTlsOptions = {}): Re
 /**
  * Giving undici a `ca` list replaces Node's trust store, so the list starts
  * with what Node would have trusted: its bundled roots and the file named by
- * NODE_EXTRA_CA_CERTS.
+ * NODE_EXTRA_CA_CERTS. berth's launchers start Node without that variable
+ * (reading the file costs every start ~40 ms, and most starts speak no TLS)
+ * and pass the path on as BERTH_EXTRA_CA_CERTS, read here when TLS is needed.
  */
 function defaultCas(env: NodeJS.ProcessEnv): string[] {
   const cas = [...rootCertificates];
-  const extra = env.NODE_EXTRA_CA_CERTS;
+  const extra = env.NODE_EXTRA_CA_CERTS || env.BERTH_EXTRA_CA_CERTS;
   if (extra && existsSync(extra)) cas.push(readFileSync(extra, 'utf8'));
   return cas;
+}
+
+/** The CA file a launcher kept from Node's start, which Node's own store therefore lacks. */
+function deferredExtraCa(env: NodeJS.ProcessEnv): boolean {
+  return !env.NODE_EXTRA_CA_CERTS && !!env.BERTH_EXTRA_CA_CERTS;
 }
 
 function isDirectory(path: string): boolean {
@@ -102,10 +109,11 @@ function isDirectory(path: string): boolean {
 /** undici connect options for a registry: verification, and the certs.d CAs and client pair when there are any. */
 export function connectOptions(registry: string, opts: RegistryTlsOptions & { insecure?: boolean }): { rejectUnauthorized: boolean; timeout: number; ca?: string[]; cert?: string[]; key?: string[] } {
   const tls = registryTls(registry, opts);
+  const ca = tls?.ca ?? (deferredExtraCa(opts.env ?? process.env) ? defaultCas(opts.env ?? process.env) : undefined);
   return {
     rejectUnauthorized: !(opts.insecure ?? false),
     timeout: 10_000,
-    ...(tls?.ca ? { ca: tls.ca } : {}),
+    ...(ca ? { ca } : {}),
     ...(tls?.cert ? { cert: tls.cert, key: tls.key } : {}),
   };
 }

@@ -35,7 +35,7 @@ describe('certs.d lookup (containers-certs.d(5))', () => {
 
   it('a directory with only a client pair keeps Node\'s own trust store', () => {
     const d = make('pair', { 'c.cert': 'CERT', 'c.key': 'KEY' });
-    const opts = connectOptions('r.example', { certDir: d, insecure: false });
+    const opts = connectOptions('r.example', { certDir: d, insecure: false, env: {} });
     expect(opts).toEqual({ rejectUnauthorized: true, timeout: 10_000, cert: ['CERT'], key: ['KEY'] });
   });
 
@@ -43,6 +43,15 @@ describe('certs.d lookup (containers-certs.d(5))', () => {
     expect(() => registryTls('r', { certDir: make('nokey', { 'client.cert': 'C' }) })).toThrow(/client\.cert: missing client key client\.key beside it/);
     expect(() => registryTls('r', { certDir: make('nocert', { 'client.key': 'K' }) })).toThrow(/client\.key: missing client certificate client\.cert beside it/);
     expect(() => registryTls('r', { certDir: join(dir, 'absent') })).toThrow(/--cert-dir .*absent: not a directory/);
+  });
+
+  it('a CA file a launcher kept from Node\'s start (BERTH_EXTRA_CA_CERTS) is trusted when TLS is used', () => {
+    const extra = join(dir, 'deferred.pem');
+    writeFileSync(extra, 'DEFERRED CA');
+    const env = { HOME: dir, BERTH_EXTRA_CA_CERTS: extra };
+    expect(connectOptions('absent.invalid:1', { uid: 1000, env }).ca).toEqual([...rootCertificates, 'DEFERRED CA']);
+    // Node read it itself at start: its own store has it already.
+    expect(connectOptions('absent.invalid:1', { uid: 1000, env: { ...env, NODE_EXTRA_CA_CERTS: extra } }).ca).toBeUndefined();
   });
 
   it('no certs.d directory for the host: Node\'s defaults, verification as asked', () => {

@@ -3,7 +3,7 @@ import { EventsCommand } from './commands/events.ts';
 import { InspectCommand } from './commands/inspect.ts';
 import { RulesCommand, UnwatchCommand, WatchCommand } from './commands/watch.ts';
 
-await runMain([InspectCommand, EventsCommand, WatchCommand, UnwatchCommand, RulesCommand], {
+void runMain([InspectCommand, EventsCommand, WatchCommand, UnwatchCommand, RulesCommand], {
   binaryName: 'berth-audit',
   binaryLabel: 'berth-audit: what the kernel says about a container, and who started it',
 });

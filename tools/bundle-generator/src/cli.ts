@@ -20,4 +20,4 @@ if (process.getuid?.() !== 0 && !inBerthUserNamespace() && args.length > 0 && !a
   }
 }
 
-await runMain([BundleCommand], { binaryName: 'berth-bundle', binaryLabel: 'berth-bundle: generate an OCI runtime bundle from a rootfs and an image config' });
+void runMain([BundleCommand], { binaryName: 'berth-bundle', binaryLabel: 'berth-bundle: generate an OCI runtime bundle from a rootfs and an image config' });

@@ -14,4 +14,4 @@ if (!inBerthUserNamespace() && !args.some((a) => a === '-h' || a === '--help' ||
   }
 }
 
-await runMain([GcCommand], { binaryName: 'berth-gc', binaryLabel: 'berth-gc: garbage collection of images, layers and snapshots that nothing uses' });
+void runMain([GcCommand], { binaryName: 'berth-gc', binaryLabel: 'berth-gc: garbage collection of images, layers and snapshots that nothing uses' });

@@ -18,7 +18,7 @@ if (!inBerthUserNamespace() && args.length > 0 && !args.some((a) => a === '-h' |
   }
 }
 
-await runMain(
+void runMain(
   [UnpackCommand, PrepareCommand, MountsCommand, MountCommand, UnmountCommand, CommitCommand, RemoveCommand, ListCommand, UsageCommand, DiffCommand],
   { binaryName: 'berth-store', binaryLabel: 'berth-store: the layer store and overlayfs snapshotter' },
 );

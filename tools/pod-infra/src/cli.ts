@@ -7,4 +7,4 @@ import { ListCommand } from './commands/list.ts';
 import { PortsCommand } from './commands/ports.ts';
 import { RmCommand } from './commands/rm.ts';
 
-await runMain([CreateCommand, ListCommand, InspectCommand, RmCommand, PortsCommand, JoinCommand, LeaveCommand, CheckCommand], { binaryName: 'berth-pod', binaryLabel: 'berth-pod' });
+void runMain([CreateCommand, ListCommand, InspectCommand, RmCommand, PortsCommand, JoinCommand, LeaveCommand, CheckCommand], { binaryName: 'berth-pod', binaryLabel: 'berth-pod' });

@@ -1,4 +1,4 @@
 import { runMain } from '@berth/cli-kit';
 import { PullCommand } from './commands/pull.ts';
 
-await runMain([PullCommand], { binaryName: 'berth-pull', binaryLabel: 'berth-pull: pull an image from a registry into an OCI image layout' });
+void runMain([PullCommand], { binaryName: 'berth-pull', binaryLabel: 'berth-pull: pull an image from a registry into an OCI image layout' });

@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; p=$0; [ -L "$p" ] && p=$(readlink -f "$p"); case $p in */*) ;; *) p=./$p ;; esac; unset NODE_EXTRA_CA_CERTS; exec node "${p%/*}/../dist/cli.js" "$@"
+':' //; p=$0; [ -L "$p" ] && p=$(readlink -f "$p"); case $p in */*) ;; *) p=./$p ;; esac; [ -z "${NODE_EXTRA_CA_CERTS-}" ] || export BERTH_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS"; unset NODE_EXTRA_CA_CERTS; exec node "${p%/*}/../dist/cli.js" "$@"
 /*
  * berth-runtime's launcher, read by sh when run by path (podman, conmon,
  * containerd's shim, node_modules/.bin) and by node when run as
