@@ -29,8 +29,19 @@ describe('berth-gc while pulls and unpacks run', () => {
     const layout = new ImageLayout(images);
     const stopAt = Date.now() + 4000;
 
+    // Each writer runs for the time given but at least four rounds (two kept
+    // images), and the collector for as long as any writer does, so a slow
+    // machine shrinks nothing the assertions count on.
+    let writing = 3;
     const writer = async (w: number) => {
-      for (let i = 0; i < 100 && Date.now() < stopAt; i++) {
+      try {
+        await writeRounds(w);
+      } finally {
+        writing--;
+      }
+    };
+    const writeRounds = async (w: number) => {
+      for (let i = 0; i < 100 && (Date.now() < stopAt || i < 4); i++) {
         const own = await smallLayer(`w${w}-${i}`);
         const keep = i % 2 === 0;
         const ref = `localhost/w${w}/${keep ? 'keep' : 'churn'}:${i}`;
@@ -49,7 +60,7 @@ describe('berth-gc while pulls and unpacks run', () => {
     let untagged = 0;
     let removed = 0;
     const collector = async () => {
-      while (Date.now() < stopAt + 500 && runs < 60) {
+      while ((writing > 0 || runs < 2) && runs < 60) {
         const r = await runToolAsync('berth-gc', ['--root', root, '--filter', 'label=role=churn', '--grace', '0s']);
         expect(r.code, r.stderr).toBe(0);
         runs++;
