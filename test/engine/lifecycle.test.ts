@@ -89,6 +89,20 @@ describe('berth: container lifecycle with --runtime runc', () => {
     expect(berth.ok('ps', '-a')).toMatch(/Exited \(7\) .* bg\n/);
   });
 
+  it('exec -d returns at once, even to a caller reading its output through a pipe; the process runs on; a runtime failure is named', async () => {
+    const started = berth.run('run', '-d', '--tls-verify=false', '--name', 'execd', refs.plain, 'sleep', '600');
+    expect(started.code, started.stderr).toBe(0);
+    // runTool reads berth's stdout and stderr through pipes, as $(...) in a script does.
+    const r = berth.run('exec', '-d', 'execd', 'sh', '-c', 'echo not-for-the-caller; exec sleep 601');
+    expect(r).toMatchObject({ code: 0, stdout: '' });
+    await until('the detached process', () => berth.ok('top', 'execd', 'args').includes('sleep 601'));
+    // The runtime's own error (a working directory that is not there) comes back through its --log.
+    const bad = berth.run('exec', '-d', '-w', '/no/such/dir', 'execd', 'true');
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toMatch(/no\/such\/dir/);
+    expect(berth.run('rm', '-f', 'execd').code).toBe(0);
+  });
+
   it('restarts a container that exits when --restart=always, until it is stopped', async () => {
     berth.ok('run', '-d', '--name', 'looper', '--restart=always', refs.plain, 'sh', '-c', 'echo round; sleep 0.3; exit 1');
     const restarts = await until('two restarts', () => { const e = entry('looper'); return e && e.Restarts >= 2 ? e.Restarts : undefined; }, 30_000);

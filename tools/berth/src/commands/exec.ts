@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option, log } from '@berth/cli-kit';
 import { EngineError, checkExecutable, isRunning, mustFindRecord, readSpec, runningRootfs, runtimeFor } from '@berth/engine';
@@ -82,6 +82,7 @@ export class ExecCommand extends EngineCommand {
     const cmd = this.args.slice(1);
     const env = [...(spec.process?.env ?? []), ...this.env_];
     if (!cmd[0]!.includes('/') || cmd[0]!.startsWith('/')) checkExecutable(runningRootfs(join(rec.bundle, 'rootfs'), spec, rec.state.pid), cmd, env);
+    if (this.detach) return this.execDetached(path, argv, rec.bundle);
     log.debug(`runtime: ${path} ${argv.join(' ')}`);
     const child = spawn(path, argv, { stdio: [this.interactive || this.tty ? 'inherit' : 'ignore', 'inherit', 'inherit'] });
     const forward = (sig: NodeJS.Signals) => { if (!this.tty || sig !== 'SIGINT') child.kill(sig); };
@@ -91,4 +92,43 @@ export class ExecCommand extends EngineCommand {
       child.on('close', (code, signal) => resolve(code ?? (signal ? 128 + 9 : 1)));
     });
   }
+
+  /**
+   * `exec -d`: the runtime starts the process and returns, and the process
+   * keeps the runtime's stdio. So the runtime gets /dev/null (as podman's
+   * detached exec sessions write nowhere), not berth's stdout: a caller
+   * reading berth's output through a pipe would otherwise wait for the
+   * process to end. The runtime's own errors go to its --log file instead,
+   * which both runc and berth-runtime write as JSON lines.
+   */
+  private async execDetached(path: string, argv: string[], bundle: string): Promise<number> {
+    const logFile = join(bundle, `exec-${process.pid}-${Date.now()}.log.json`);
+    const full = ['--log', logFile, '--log-format', 'json', ...argv];
+    log.debug(`runtime: ${path} ${full.join(' ')}`);
+    try {
+      const code = await new Promise<number>((resolve, reject) => {
+        const child = spawn(path, full, { stdio: 'ignore' });
+        child.on('error', (err) => reject(new EngineError('E_RUNTIME', `run ${path}: ${err.message}`)));
+        child.on('close', (c, signal) => resolve(c ?? (signal ? 128 + 9 : 1)));
+      });
+      if (code !== 0) throw new EngineError('E_RUNTIME', `${path} exec --detach: ${runtimeLogError(logFile) ?? `exit status ${code}`}`);
+      return 0;
+    } finally {
+      rmSync(logFile, { force: true });
+    }
+  }
+}
+
+/** The last error a runtime wrote to its JSON --log file ({"level":"error","msg":...} lines). */
+function runtimeLogError(file: string): string | undefined {
+  let text = '';
+  try { text = readFileSync(file, 'utf8'); } catch { return undefined; }
+  let msg: string | undefined;
+  for (const line of text.split('\n')) {
+    try {
+      const entry = JSON.parse(line) as { level?: string; msg?: string };
+      if ((entry.level === 'error' || entry.level === 'fatal') && entry.msg) msg = entry.msg;
+    } catch { /* not a JSON line */ }
+  }
+  return msg;
 }
