@@ -8,3 +8,4 @@ export { planV1, planV2, planHybrid, deviceRuleLine, sharesToWeight, blkioWeight
 export { validateResources } from './validate.ts';
 export { CgroupFileError, type WriteTrace } from './fsio.ts';
 export { DEFAULT_ALLOWED_DEVICES } from './devices.ts';
+export { blockIoStats, perCpuUsage, processCgroup, parseV1ServiceBytes, parseIoStat, type BlockIoStats, type ProcessCgroupOptions } from './stats.ts';

@@ -15,7 +15,7 @@ BOOLEAN_FLAGS.create = BOOLEAN_FLAGS.run!;
 
 const GLOBAL_WITH_VALUE = new Set(['--root', '--runroot', '--runtime', '--log-format', '--log-level']);
 const GLOBAL_BOOLEAN = new Set(['--debug']);
-const TWO_WORD = new Set(['pod', 'image', 'container']);
+const TWO_WORD = new Set(['pod', 'image', 'container', 'system']);
 
 function isBooleanFlag(arg: string, booleans: Set<string>): boolean {
   if (arg.includes('=')) return true;
