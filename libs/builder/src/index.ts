@@ -5,3 +5,4 @@ export { pushImage } from './push.ts';
 export { localReference, storeCandidates, findImage } from './names.ts';
 export { parseContainerfile, type Instruction, type ParsedContainerfile } from './containerfile.ts';
 export { booleanFlag, keyValueFlags, pullFlag, networkFlag } from './flags.ts';
+export { commitContainer, parseChanges, applyChanges, type CommitOptions, type CommittedImage, type ContainerSettings } from './commit-image.ts';

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -6,8 +7,9 @@ import { BerthError, isErrno } from '@berth/cli-kit';
 /**
  * Registry credentials, found where podman and docker keep them:
  *   1. --creds USER:PASS
- *   2. --authfile FILE (alone, like podman's --authfile), else $REGISTRY_AUTH_FILE
- *   3. $XDG_RUNTIME_DIR/containers/auth.json (what `podman login` writes)
+ *   2. --authfile FILE (alone, like podman's --authfile), else $REGISTRY_AUTH_FILE (alone too)
+ *   3. $XDG_RUNTIME_DIR/containers/auth.json, or /run/containers/UID/auth.json
+ *      without XDG_RUNTIME_DIR (what `podman login` and `berth login` write)
  *   4. $XDG_CONFIG_HOME/containers/auth.json (~/.config/containers/auth.json)
  *   5. $DOCKER_CONFIG/config.json or ~/.docker/config.json (what `docker login` writes)
  * Each file maps a key (`host[:port]`, or `host/namespace/repo` for a
@@ -36,14 +38,41 @@ export function parseCredsFlag(value: string): Credentials {
   return { username: value.slice(0, i), password: value.slice(i + 1), source: '--creds' };
 }
 
-export function authFileCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
+/**
+ * The auth file `podman login` writes, and berth login with it (containers/image's
+ * getPathToAuth): $REGISTRY_AUTH_FILE (podman's default for --authfile), else
+ * $XDG_RUNTIME_DIR/containers/auth.json. Without XDG_RUNTIME_DIR, root gets
+ * /run/containers/0/auth.json; an ordinary user gets the runtime directory
+ * rootless podman picks for itself (util.GetRuntimeDir): /run/user/UID when
+ * the user owns it, else $TMPDIR/podman-run-UID.
+ */
+export function loginAuthFile(env: NodeJS.ProcessEnv = process.env, uid: number = process.getuid?.() ?? 0): string {
+  if (env.REGISTRY_AUTH_FILE) return env.REGISTRY_AUTH_FILE;
+  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'containers', 'auth.json');
+  if (uid === 0) return join('/run/containers', '0', 'auth.json');
+  const userRun = join('/run/user', String(uid));
+  let st: ReturnType<typeof statSync> | undefined;
+  try { st = statSync(userRun); } catch { st = undefined; }
+  if (st?.isDirectory() && st.uid === uid && (st.mode & 0o700) === 0o700) return join(userRun, 'containers', 'auth.json');
+  return join(env.TMPDIR || '/tmp', `podman-run-${uid}`, 'containers', 'auth.json');
+}
+
+/**
+ * The files read for credentials, in order. The first is always the one
+ * login writes (loginAuthFile), so a login is seen by the next pull or push.
+ * $REGISTRY_AUTH_FILE stands alone, as an --authfile does (podman reads it as
+ * the default of --authfile); otherwise the per-user config file and docker's
+ * follow, as containers/image's getAuthFilePaths has them.
+ */
+export function authFileCandidates(env: NodeJS.ProcessEnv = process.env, uid?: number): string[] {
   const home = env.HOME || homedir();
-  const files: string[] = [];
-  if (env.REGISTRY_AUTH_FILE) files.push(env.REGISTRY_AUTH_FILE);
-  if (env.XDG_RUNTIME_DIR) files.push(join(env.XDG_RUNTIME_DIR, 'containers', 'auth.json'));
-  files.push(join(env.XDG_CONFIG_HOME || join(home, '.config'), 'containers', 'auth.json'));
-  files.push(join(env.DOCKER_CONFIG || join(home, '.docker'), 'config.json'));
-  return files;
+  const primary = loginAuthFile(env, uid);
+  if (env.REGISTRY_AUTH_FILE) return [primary];
+  return [
+    primary,
+    join(env.XDG_CONFIG_HOME || join(home, '.config'), 'containers', 'auth.json'),
+    join(env.DOCKER_CONFIG || join(home, '.docker'), 'config.json'),
+  ];
 }
 
 /** The keys to look up for a repository, most specific first. */

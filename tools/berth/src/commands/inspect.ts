@@ -28,6 +28,7 @@ export function inspectImage(img: ImageSummary): Record<string, unknown> {
   return {
     Id: img.id, Digest: img.manifest.digest, RepoTags: img.names, Created: img.created, Size: img.size, Labels: img.labels,
     Config: img.config.config ?? {}, Architecture: img.config.architecture, Os: img.config.os, RootFS: img.config.rootfs,
+    Author: img.config.author ?? '', Comment: img.config.history?.at(-1)?.comment ?? '', History: img.config.history ?? [],
   };
 }
 
