@@ -12,9 +12,19 @@ import { PullCommand } from './commands/pull.ts';
 import { PushCommand } from './commands/push.ts';
 import { TagCommand } from './commands/tag.ts';
 import { TopCommand } from './commands/top.ts';
+import { CommitCommand } from './commands/commit.ts';
+import { LoginCommand, LogoutCommand } from './commands/login.ts';
+import { CpCommand } from './commands/cp.ts';
+import { StatsCommand } from './commands/stats.ts';
+import { InfoCommand, VersionCommand } from './commands/system.ts';
+import { LoadCommand, SaveCommand } from './commands/save.ts';
 import { runBerth } from './main.ts';
 
 await runBerth([
+  SaveCommand, LoadCommand,
+  StatsCommand, VersionCommand, InfoCommand,
+  CpCommand,
+  LoginCommand, LogoutCommand, CommitCommand,
   RunCommand, CreateCommand, StartCommand, StopCommand, KillCommand, RestartCommand, RmCommand, PsCommand, LogsCommand,
   ExecCommand, InspectCommand, WaitCommand, PortCommand, TopCommand, CleanupCommand, StorageCommand,
   PullCommand, ImagesCommand, RmiCommand, ImagePruneCommand, BuildCommand, TagCommand, PushCommand,
