@@ -8,48 +8,22 @@
 # Medians and ratios are printed. Everything lives under one temp dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REPO=$PWD
 RUNS=${RUNS:-10}
 N=${N:-50}
-WORK=$(mktemp -d /tmp/berth-bench-front.XXXXXX)
-registry_pid=""
-BERTH="node $REPO/tools/berth/bin/berth.js --root $WORK/root --runroot $WORK/run"
-PODMAN="podman --root $WORK/podman-root --runroot $WORK/podman-run --runtime runc --cgroup-manager cgroupfs --events-backend none"
-PODMAN_RUN_FLAGS="--network none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768"
-cleanup() {
-  $BERTH rm -f -a >/dev/null 2>&1 || true
-  $PODMAN rm -f -a >/dev/null 2>&1 || true
-  $PODMAN system reset -f >/dev/null 2>&1 || true
-  if [ -n "$registry_pid" ]; then kill "$registry_pid" 2>/dev/null || true; wait "$registry_pid" 2>/dev/null || true; fi
-  grep -o "$WORK[^ ]*" /proc/self/mountinfo 2>/dev/null | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-. "$REPO/test/lib/registry.sh"
-start_registry "$WORK"
-push_busybox "$WORK"
-IMAGE=$busybox_image
-$BERTH pull --tls-verify=false "$IMAGE" >/dev/null
-$PODMAN pull --quiet --tls-verify=false "$IMAGE" >/dev/null
-
-median() { jq -r ".results[$1].median * 1000 | floor" "$2"; }
+. bench/lib/engines.sh
+engines_setup front --runtime runc --cgroup-manager cgroupfs
 
 echo "## run --rm IMAGE true (image present, --network none), $RUNS runs"
 json="$WORK/run.json"
 hyperfine -N --runs "$RUNS" --warmup 2 --export-json "$json" \
-  -n 'podman run --rm (runc)' "$PODMAN run --rm $PODMAN_RUN_FLAGS $IMAGE true" \
+  -n 'podman run --rm (runc)' "$PODMAN run --rm --network none $PODMAN_RUN_FLAGS $IMAGE true" \
   -n 'berth run --rm (berth-runtime)' "$BERTH run --rm --network none $IMAGE true" \
   -n 'berth run --rm (runc)' "$BERTH --runtime runc run --rm --network none $IMAGE true" >/dev/null
-base=$(median 0 "$json")
-for i in 0 1 2; do
-  m=$(median "$i" "$json")
-  printf '%-34s median %5d ms   ratio to podman %s\n' "$(jq -r ".results[$i].command" "$json")" "$m" "$(echo "scale=2; $m / $base" | bc)"
-done
+report "$json"
 
 echo "## the per-container monitor, idle (sleep 60), VmRSS"
 bid=$($BERTH --runtime runc run -d --network none "$IMAGE" sleep 60)
-pid=$($PODMAN run -d $PODMAN_RUN_FLAGS "$IMAGE" sleep 60)
+pid=$($PODMAN run -d --network none $PODMAN_RUN_FLAGS "$IMAGE" sleep 60)
 sleep 1
 bmon=$($BERTH inspect "$bid" | jq -r '.[0].State.ConmonPid')
 pmon=$($PODMAN inspect "$pid" --format '{{.State.ConmonPid}}')
@@ -63,14 +37,10 @@ $PODMAN rm -f -t 0 "$pid" >/dev/null
 echo "## ps -a with $N created containers, $RUNS runs"
 for i in $(seq 1 "$N"); do
   $BERTH create --network none --name "b$i" "$IMAGE" true >/dev/null
-  $PODMAN create $PODMAN_RUN_FLAGS --name "p$i" "$IMAGE" true >/dev/null
+  $PODMAN create --network none $PODMAN_RUN_FLAGS --name "p$i" "$IMAGE" true >/dev/null
 done
 json="$WORK/ps.json"
 hyperfine -N --runs "$RUNS" --warmup 2 --export-json "$json" \
   -n 'podman ps -a' "$PODMAN ps -a" \
   -n 'berth ps -a' "$BERTH ps -a" >/dev/null
-base=$(median 0 "$json")
-for i in 0 1; do
-  m=$(median "$i" "$json")
-  printf '%-34s median %5d ms   ratio to podman %s\n' "$(jq -r ".results[$i].command" "$json")" "$m" "$(echo "scale=2; $m / $base" | bc)"
-done
+report "$json"

@@ -8,35 +8,9 @@
 #   3. load -i FILE of the same docker-archive (written by podman)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-REPO=$PWD
 RUNS=${RUNS:-10}
-WORK=$(mktemp -d /tmp/berth-bench-save.XXXXXX)
-registry_pid=""
-BERTH="node $REPO/tools/berth/bin/berth.js --root $WORK/root --runroot $WORK/run"
-PODMAN="podman --root $WORK/podman-root --runroot $WORK/podman-run --storage-driver vfs --events-backend none"
-cleanup() {
-  $PODMAN system reset -f >/dev/null 2>&1 || true
-  if [ -n "$registry_pid" ]; then kill "$registry_pid" 2>/dev/null || true; wait "$registry_pid" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-. "$REPO/test/lib/registry.sh"
-start_registry "$WORK"
-push_busybox "$WORK"
-IMAGE=$busybox_image
-$BERTH pull --tls-verify=false "$IMAGE" >/dev/null
-$PODMAN pull --quiet --tls-verify=false "$IMAGE" >/dev/null
-
-median() { jq -r ".results[$1].median * 1000 | floor" "$2"; }
-report() {
-  local json=$1 base m
-  base=$(median 0 "$json")
-  for i in 0 1; do
-    m=$(median "$i" "$json")
-    printf '%-40s median %5d ms   ratio to podman %s\n' "$(jq -r ".results[$i].command" "$json")" "$m" "$(echo "scale=2; $m / $base" | bc)"
-  done
-}
+. bench/lib/engines.sh
+engines_setup save --storage-driver vfs
 
 echo "## save -o FILE IMAGE (docker-archive), $RUNS runs"
 hyperfine -N --runs "$RUNS" --warmup 1 --export-json "$WORK/save.json" \
