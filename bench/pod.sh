@@ -37,7 +37,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-berth="node $bin"
+berth="$bin"   # by path, as a user or a Makefile runs it (the launcher)
 results="$here/results"
 mkdir -p "$results"
 hyperfine --warmup 2 --runs "${BENCH_RUNS:-10}" --export-json "$results/pod.json" \

@@ -74,7 +74,7 @@ as_user sh -c "cd ~ && node '$REPO/tools/layer-store/bin/berth-store.js' prepare
 BUNDLE=$(jq -r .bundle "$WORK/bundle.json")
 as_user podman pull --quiet --tls-verify=false "$IMAGE" >/dev/null 2>&1
 
-BERTH="node $REPO/tools/runtime/bin/berth-runtime.js run --bundle $BUNDLE bench"
+BERTH="$REPO/tools/runtime/bin/berth-runtime.js run --bundle $BUNDLE bench"
 PODMAN="podman --runtime runc run --rm --network none --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 $IMAGE true"
 as_user sh -c "$BERTH" 2>/dev/null || { echo "berth-runtime run failed as $USER_NAME:" >&2; as_user sh -c "$BERTH" >&2; exit 1; }
 as_user sh -c "$PODMAN" || { echo "rootless podman failed as $USER_NAME" >&2; exit 1; }
@@ -83,7 +83,7 @@ chmod 777 "$WORK"
 compare_as_user rootless 'berth-runtime run true (rootless)' "$BERTH" 'podman run --rm --network none true (rootless)' "$PODMAN"
 
 # The front: create (storage steps in the user's namespace) + berth-runtime run + rm, per run.
-FRONT="node $REPO/tools/berth/bin/berth.js run --rm $IMAGE true"
+FRONT="$REPO/tools/berth/bin/berth.js run --rm $IMAGE true"
 as_user sh -c "cd ~ && $FRONT" 2>/dev/null || { echo "berth run failed as $USER_NAME:" >&2; as_user sh -c "cd ~ && $FRONT" >&2; exit 1; }
 compare_as_user front 'berth run --rm true (rootless)' "$FRONT" 'podman run --rm --network none true (rootless)' "$PODMAN"
 
@@ -94,7 +94,7 @@ TUN_ACL="$WORK/tun.acl"
 getfacl --absolute-names /dev/net/tun >"$TUN_ACL"
 setfacl -m "u:$USER_NAME:rw" /dev/net/tun
 PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-FRONT_P="node $REPO/tools/berth/bin/berth.js run --rm -p $PORT:80 $IMAGE true"
+FRONT_P="$REPO/tools/berth/bin/berth.js run --rm -p $PORT:80 $IMAGE true"
 PODMAN_P="podman --runtime runc run --rm -p $PORT:80 --network slirp4netns --ulimit nofile=20000:20000 --ulimit nproc=32768:32768 $IMAGE true"
 as_user sh -c "cd ~ && $FRONT_P" 2>/dev/null || { echo "berth run -p failed as $USER_NAME:" >&2; as_user sh -c "cd ~ && $FRONT_P" >&2; exit 1; }
 as_user sh -c "cd ~ && $PODMAN_P" || { echo "rootless podman -p with slirp4netns failed as $USER_NAME" >&2; exit 1; }
