@@ -3,7 +3,7 @@ import { lstat, readdir, rm, rmdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { BerthError, imageStorePath, isErrno, log } from '@berth/cli-kit';
 import { acquireLease, ImageLayout, type Lease } from '@berth/content';
-import { chainIds } from '@berth/digest';
+import { chainIds, digestOf } from '@berth/digest';
 import { MediaType, type Descriptor, type ImageConfig, type ImageManifest, type Platform } from '@berth/oci-spec';
 import { diffSnapshot, Snapshotter, type ResolvedImage } from '@berth/snapshots';
 import { convertLayer } from './build.ts';
@@ -26,7 +26,10 @@ import type { ImageFormat } from './types.ts';
  * diffSnapshot — the same differ a build's RUN step uses — and committed
  * under the new chainID, so running the new image unpacks nothing.
  * The image is written blobs first, then the config, the manifest, and the
- * name last, under a lease, so berth-gc never sees a half-written image.
+ * name last. One lease names all of them (the config's and the manifest's
+ * digests are known before they are written), so berth-gc keeps them until
+ * the name does; the layer blob is covered by berth-gc's grace period for
+ * the moment between its write and the lease.
  */
 export interface CommitOptions {
   /** The storage root (ROOT/images, ROOT/snapshots). */
@@ -229,14 +232,8 @@ export async function commitContainer(opts: CommitOptions): Promise<CommittedIma
 
     const layer = await diffSnapshot(snapshotter, layout, key);
     const layerDesc: Descriptor = { mediaType: layer.mediaType, digest: layer.digest, size: layer.size };
-    // The lease holds the new blobs from here until the name points at them.
-    lease = await acquireLease(opts.dataRoot, [{ type: 'blob', id: layer.digest }, ...opts.base.layers.map((l) => ({ type: 'blob' as const, id: l.digest }))]);
     const diffIds = [...opts.base.diffIds, layer.diffID];
     const chainID = chainIds(diffIds).at(-1)!;
-    if (await snapshotter.exists(chainID)) await snapshotter.remove(key);
-    else await snapshotter.commit(chainID, key, { 'berth.layer.digest': layer.digest, 'berth.layer.diffID': layer.diffID });
-    committed = true;
-
     const config: ImageConfig = structuredClone(opts.base.configDoc);
     applyContainerSettings(config, opts.container);
     applyChanges(config, opts.changes);
@@ -260,14 +257,22 @@ export async function commitContainer(opts: CommitOptions): Promise<CommittedIma
       }
     }
     const layers = [...opts.base.layers, layerDesc].map((l) => convertLayer(l, opts.format));
-    const configDesc = await layout.writeBlob(JSON.stringify(config), docker ? MediaType.DockerConfig : MediaType.OciConfig);
+    const configBytes = Buffer.from(JSON.stringify(config));
+    const configMediaType = docker ? MediaType.DockerConfig : MediaType.OciConfig;
     const manifest: ImageManifest = {
       schemaVersion: 2,
       mediaType: docker ? MediaType.DockerManifest : MediaType.OciManifest,
-      config: { mediaType: configDesc.mediaType, digest: configDesc.digest, size: configDesc.size },
+      config: { mediaType: configMediaType, digest: digestOf(configBytes), size: configBytes.length },
       layers,
     };
-    const manifestDesc = await layout.writeBlob(JSON.stringify(manifest), manifest.mediaType!);
+    const manifestBytes = Buffer.from(JSON.stringify(manifest));
+    // The lease holds every blob of the image, written or still to be written, until the name points at them.
+    lease = await acquireLease(opts.dataRoot, [...layers.map((l) => l.digest), manifest.config.digest, digestOf(manifestBytes)].map((id) => ({ type: 'blob' as const, id })));
+    if (await snapshotter.exists(chainID)) await snapshotter.remove(key);
+    else await snapshotter.commit(chainID, key, { 'berth.layer.digest': layer.digest, 'berth.layer.diffID': layer.diffID });
+    committed = true;
+    const configDesc = await layout.writeBlob(configBytes, configMediaType);
+    const manifestDesc = await layout.writeBlob(manifestBytes, manifest.mediaType!);
     const platform: Platform = { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) };
     const desc: Descriptor = { mediaType: manifestDesc.mediaType, digest: manifestDesc.digest, size: manifestDesc.size, platform };
     if (name !== undefined) await layout.tag(name, desc);

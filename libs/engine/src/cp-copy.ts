@@ -567,7 +567,9 @@ async function checkNames(tar: TarStream, spool: string, links: Set<string>): Pr
     for (let i = 1; i < comps.length; i++) {
       if (links.has(comps.slice(0, i).join('/'))) throw new EngineError('E_CP_TAR', `tar entry "${h.name}" is below "${comps.slice(0, i).join('/')}", a symbolic link made by the same archive: it could be written outside the destination directory; refused, nothing copied`);
     }
-    if (h.type === 'link') entryComponents(h.linkname ?? '', `hard link target of "${h.name}"`);
+    if (h.type === 'link' && entryComponents(h.linkname ?? '', `hard link target of "${h.name}"`).length === 0) {
+      throw new EngineError('E_CP_TAR', `tar entry "${h.name}" is a hard link to "${h.linkname ?? ''}", which names no file; refused, nothing copied`);
+    }
     if (h.type === 'symlink') links.add(comps.join('/'));
     entry.resume();
   }

@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { lstatSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -54,7 +54,15 @@ export function loginAuthFile(env: NodeJS.ProcessEnv = process.env, uid: number 
   let st: ReturnType<typeof statSync> | undefined;
   try { st = statSync(userRun); } catch { st = undefined; }
   if (st?.isDirectory() && st.uid === uid && (st.mode & 0o700) === 0o700) return join(userRun, 'containers', 'auth.json');
-  return join(env.TMPDIR || '/tmp', `podman-run-${uid}`, 'containers', 'auth.json');
+  // /tmp is everyone's: another user may have made podman-run-UID first, to
+  // read or swap the logins put there. Only a directory that is the user's
+  // own and closed to others is used (podman's GetRuntimeDir insists on the
+  // same); else the user's config directory, which podman reads too.
+  const tmpRun = join(env.TMPDIR || '/tmp', `podman-run-${uid}`);
+  let t: ReturnType<typeof lstatSync> | undefined;
+  try { t = lstatSync(tmpRun); } catch { t = undefined; }
+  if (t === undefined || (t.isDirectory() && t.uid === uid && (t.mode & 0o077) === 0)) return join(tmpRun, 'containers', 'auth.json');
+  return join(env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config'), 'containers', 'auth.json');
 }
 
 /**
@@ -68,11 +76,11 @@ export function authFileCandidates(env: NodeJS.ProcessEnv = process.env, uid?: n
   const home = env.HOME || homedir();
   const primary = loginAuthFile(env, uid);
   if (env.REGISTRY_AUTH_FILE) return [primary];
-  return [
+  return [...new Set([
     primary,
     join(env.XDG_CONFIG_HOME || join(home, '.config'), 'containers', 'auth.json'),
     join(env.DOCKER_CONFIG || join(home, '.docker'), 'config.json'),
-  ];
+  ])];
 }
 
 /** The keys to look up for a repository, most specific first. */

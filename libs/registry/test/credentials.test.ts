@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -22,6 +22,23 @@ describe('auth file locations', () => {
     expect(authFileCandidates({ HOME: '/home/u', XDG_CONFIG_HOME: '/cfg', DOCKER_CONFIG: '/dk', TMPDIR: '/var/tmp' }, 54321)).toEqual([
       '/var/tmp/podman-run-54321/containers/auth.json', '/cfg/containers/auth.json', '/dk/config.json',
     ]);
+  });
+
+  it('does not keep logins in a podman-run-UID under $TMPDIR that another user made first, or left open to others', () => {
+    const tmp = join(dir, 'shared-tmp');
+    mkdirSync(join(tmp, 'podman-run-54321'), { recursive: true });
+    // Made by root (this test), not by uid 54321: someone else's directory.
+    const env = { HOME: '/home/u', XDG_CONFIG_HOME: '/cfg', DOCKER_CONFIG: '/dk', TMPDIR: tmp };
+    expect(loginAuthFile(env, 54321)).toBe('/cfg/containers/auth.json');
+    expect(authFileCandidates(env, 54321)).toEqual(['/cfg/containers/auth.json', '/dk/config.json']);
+    // The owner's own directory is used only while closed to others.
+    const own = join(dir, 'own-tmp', 'podman-run-54322');
+    mkdirSync(own, { recursive: true, mode: 0o700 });
+    chownSync(own, 54322, 54322);
+    const ownEnv = { ...env, TMPDIR: join(dir, 'own-tmp') };
+    expect(loginAuthFile(ownEnv, 54322)).toBe(join(own, 'containers', 'auth.json'));
+    chmodSync(own, 0o777);
+    expect(loginAuthFile(ownEnv, 54322)).toBe('/cfg/containers/auth.json');
   });
 
   it('reads REGISTRY_AUTH_FILE alone, as podman takes it for --authfile', () => {

@@ -82,7 +82,7 @@ class Staging {
       // A symlink is relative to its own directory; a hardlink names another entry from the root.
       const joined = h.type === 'symlink' ? posix.normalize(posix.join(posix.dirname(path), h.linkname)) : posix.normalize(h.linkname);
       if (joined === '..' || joined.startsWith('../')) throw bad(this.source, `${h.type} "${h.name}" -> "${h.linkname}" points outside the archive`);
-      this.entries.set(path, { kind: 'link', target: joined.replace(/^\.\/?/, ''), symlink: h.type === 'symlink' });
+      this.entries.set(path, { kind: 'link', target: joined === '.' ? '' : joined, symlink: h.type === 'symlink' });
       return;
     }
     if (h.type !== 'file') throw bad(this.source, `tar entry "${h.name}" is a ${h.type}: an image archive holds only files, directories and links`);
@@ -298,6 +298,12 @@ interface PlannedImage {
   manifestDigests: Set<string>;
 }
 
+/** A manifest, index or config blob, parsed: refused above MAX_JSON before it is read into memory. */
+function readJsonBlob(file: StagedFile, what: string, source: string): unknown {
+  if (file.size > MAX_JSON) throw bad(source, `${what} is ${file.size} bytes, too big for a JSON document`);
+  return parseJsonDocument(readFileSync(file.tmp), `${what} of ${source}`);
+}
+
 function checkBlob(file: StagedFile, desc: { digest: string; size: number }, what: string, source: string): void {
   if (file.digest !== desc.digest) throw bad(source, `${what} ${desc.digest}: its content hashes to ${file.digest}`);
   if (file.size !== desc.size) throw bad(source, `${what} ${desc.digest}: it is ${file.size} bytes, its descriptor says ${desc.size}`);
@@ -341,7 +347,7 @@ async function planDockerDir(staging: Staging, source: string): Promise<PlannedI
     return f;
   };
   const configFile = file(doc.config, 'config');
-  const config = validateConfig(parseJsonDocument(readFileSync(configFile.tmp), `config ${doc.config.digest}`), `config ${doc.config.digest}`);
+  const config = validateConfig(readJsonBlob(configFile, `config ${doc.config.digest}`, source), `config ${doc.config.digest}`);
   const layers = doc.layers.map((l, i) => ({ file: file(l, `layer ${i}`), what: `layer ${l.digest}` }));
   await checkDiffIds(layers, config, `config ${doc.config.digest}`, source);
   return [ociImageOf(configFile, layers.map((l) => l.file), config, [])];
@@ -382,7 +388,7 @@ function blobFile(staging: Staging, desc: Descriptor, what: string, source: stri
 async function planOciImage(staging: Staging, desc: Descriptor, source: string, depth = 0): Promise<{ blobs: StagedFile[]; configDigest: string; manifests: string[] }> {
   const kind = manifestKind(desc.mediaType);
   const file = blobFile(staging, desc, kind === 'index' ? 'index' : 'manifest', source);
-  const doc = parseJsonDocument(readFileSync(file.tmp), `manifest ${desc.digest} of ${source}`);
+  const doc = readJsonBlob(file, `manifest ${desc.digest}`, source);
   if (kind === 'index') {
     if (depth > 2) throw bad(source, `index ${desc.digest} nests indexes too deeply`);
     const index = validateIndex(doc, `index ${desc.digest}`);
@@ -400,7 +406,7 @@ async function planOciImage(staging: Staging, desc: Descriptor, source: string, 
   if (kind !== 'manifest') throw bad(source, `index.json names ${desc.digest} of media type ${desc.mediaType}, which is not an image manifest or index`);
   const manifest = validateManifest(doc, `manifest ${desc.digest}`);
   const configFile = blobFile(staging, manifest.config, 'config', source);
-  const config = validateConfig(parseJsonDocument(readFileSync(configFile.tmp), `config ${manifest.config.digest}`), `config ${manifest.config.digest}`);
+  const config = validateConfig(readJsonBlob(configFile, `config ${manifest.config.digest}`, source), `config ${manifest.config.digest}`);
   const layers = manifest.layers.map((l, i) => ({ file: blobFile(staging, l, `layer ${i}`, source), what: `layer ${l.digest}` }));
   await checkDiffIds(layers, config, `config ${manifest.config.digest}`, source);
   // Layers, config, manifest: the order podman copies them in.

@@ -98,6 +98,9 @@ async function mkdirPrivate(dir: string): Promise<void> {
     });
     if (st) {
       if (!st.isDirectory()) throw new BerthError('E_AUTHFILE', `${d} is not a directory, so the auth file cannot go under it`);
+      // The directory that holds the file must be the caller's: another user owning it could swap the file.
+      const uid = process.getuid?.() ?? 0;
+      if (d === dir && uid !== 0 && st.uid !== uid) throw new BerthError('E_AUTHFILE', `${d} belongs to uid ${st.uid}, not to you (uid ${uid}): refusing to keep credentials in it`);
       break;
     }
     missing.push(d);
@@ -108,7 +111,10 @@ async function mkdirPrivate(dir: string): Promise<void> {
     await mkdir(d, { mode: 0o700 }).catch((err: unknown) => {
       if (!isErrno(err, 'EEXIST')) throw new BerthError('E_AUTHFILE', `mkdir ${d}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     });
-    await chmod(d, 0o700);
+    // chmod fails (EPERM) on a directory another user slipped in after the mkdir's EEXIST.
+    await chmod(d, 0o700).catch((err: unknown) => {
+      throw new BerthError('E_AUTHFILE', `chmod 0700 ${d}: ${(err as NodeJS.ErrnoException).code ?? String(err)}; is it yours?`);
+    });
   }
 }
 

@@ -4,10 +4,10 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createGunzip, createGzip } from 'node:zlib';
 import { encodeHeader } from '@berth/archive';
-import { ImageLayout } from '@berth/content';
+import { ImageLayout, fsyncDir } from '@berth/content';
 import { Digester, digestOf, parseDigest } from '@berth/digest';
 import { EngineError } from '@berth/engine';
-import { MediaType, RefNameAnnotation, layerCompression, validateManifest, type Descriptor, type ImageConfig, type ImageManifest } from '@berth/oci-spec';
+import { MediaType, RefNameAnnotation, layerCompression, parseReference, validateManifest, type Descriptor, type ImageConfig, type ImageManifest } from '@berth/oci-spec';
 
 /**
  * `berth save`: images of the store as podman writes them.
@@ -64,7 +64,14 @@ export function localName(name: string): string {
   const hasHost = name.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
   const full = hasHost ? name : `localhost/${name}`;
   const base = full.split('@')[0]!;
-  return base.lastIndexOf(':') > base.lastIndexOf('/') || full.includes('@') ? full : `${full}:latest`;
+  const named = base.lastIndexOf(':') > base.lastIndexOf('/') || full.includes('@') ? full : `${full}:latest`;
+  // A name the archive's reader could not parse back is refused here, not written.
+  try {
+    parseReference(named);
+  } catch (err) {
+    throw fail(`${name}: not a valid image name for the archive (${(err as Error).message})`);
+  }
+  return named;
 }
 
 /** A store blob's bytes, hashed while read; the last chunk is only yielded once the digest matched. */
@@ -394,6 +401,8 @@ export async function withAtomicFile(target: string, fn: (out: ArchiveOutput) =>
     closeSync(fd);
     fd = -1;
     renameSync(tmp, target);
+    // The rename is durable only once the directory holding it is on disk.
+    await fsyncDir(dirname(target));
   } catch (err) {
     if (fd >= 0) closeSync(fd);
     rmSync(tmp, { force: true });
@@ -420,10 +429,18 @@ export async function withAtomicDir(target: string, fn: (out: ArchiveOutput) => 
   }
   try {
     await fn(dirOutput(tmp));
+    await fsyncTree(tmp);
     // rename(2) replaces an empty directory, so an empty DIR made beforehand is fine.
     renameSync(tmp, target);
+    await fsyncDir(dirname(target));
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** The directories of a tree just written (its files are fsynced as they are written), deepest first. */
+async function fsyncTree(dir: string): Promise<void> {
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) await fsyncTree(join(dir, e.name));
+  await fsyncDir(dir);
 }

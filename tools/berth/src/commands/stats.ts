@@ -154,6 +154,7 @@ cat /proc/PID/net/dev                                  # the container's network
     } finally {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
+      this.context.stdout.off('error', stop);
     }
     return undefined;
   }
