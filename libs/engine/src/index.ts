@@ -12,4 +12,3 @@ export { readLog, followLog, parseLogText, logSize, type LogLine } from './logs.
 export { listImages, findImage, imageFilter, candidateNames, untagImage, splitRef, type ImageSummary } from './images.ts';
 export { mark, processAlive, procStartTime, residentKiB, sleep } from './proc.ts';
 export { isRootlessCaller, rootlessEnv, makePrivateRoots, checkRootlessRuntime, runningRootfs, ROOTFS_MOUNTS_ANNOTATION, type RootlessEnv, type StorageRequest } from './rootless.ts';
-export { containerCopy, copyInUserNamespace, parseCopyEndpoint, type CopyEndpoint, type CopyRequest } from './cp-copy.ts';

@@ -1,5 +1,5 @@
 import { Command, Option } from '@berth/cli-kit';
-import { EngineError, containerCopy, copyInUserNamespace, isRootlessCaller, parseCopyEndpoint } from '@berth/engine';
+import { EngineError, isRootlessCaller } from '@berth/engine';
 import { EngineCommand, shq } from '../base.ts';
 
 /**
@@ -49,6 +49,8 @@ export class CpCommand extends EngineCommand {
   }
 
   async perform(): Promise<number | undefined> {
+    // The copier (about 800 lines) loads only when cp runs, not with every berth start.
+    const { containerCopy, copyInUserNamespace, parseCopyEndpoint } = await import('@berth/engine/cp');
     const src = parseCopyEndpoint(this.src);
     const dest = parseCopyEndpoint(this.dest);
     const archive = this.archiveMode();

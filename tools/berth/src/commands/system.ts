@@ -2,7 +2,10 @@ import { Command, Option } from '@berth/cli-kit';
 import { EngineError } from '@berth/engine';
 import { EngineCommand } from '../base.ts';
 import { isTemplate, renderTemplate } from '../format.ts';
-import { berthBuild, goArch, hostInfo, ociRuntimeInfo, registriesInfo, storeInfo, type OciRuntimeInfo } from '../info-host.ts';
+import type { OciRuntimeInfo } from '../info-host.ts';
+
+/** The host readers load only when version or info runs, not with every berth start. */
+const host = () => import('../info-host.ts');
 
 /** --format: json, or a Go template over the document (podman's `{{.Host.Kernel}}`-style paths match case-insensitively). */
 function checkFormat(format: string | undefined): void {
@@ -19,7 +22,17 @@ async function runtimeInfoOf(cmd: EngineCommand): Promise<OciRuntimeInfo> {
   } catch {
     return { name: cmd.env.runtime, path: '', version: '' };
   }
-  return ociRuntimeInfo(path);
+  return (await host()).ociRuntimeInfo(path);
+}
+
+/** berth's own version block: `version`'s Client and `info`'s version. */
+async function clientVersion(): Promise<Record<string, unknown>> {
+  const { berthBuild, goArch } = await host();
+  const build = berthBuild();
+  return {
+    APIVersion: build.version, Version: build.version, NodeVersion: process.version, GitCommit: build.gitCommit,
+    BuiltTime: build.builtTime, Built: build.built, OsArch: `linux/${goArch()}`, Os: 'linux',
+  };
 }
 
 /**
@@ -77,20 +90,14 @@ RUNTIME --version                               # berth-runtime, runc or crun
 
   async perform(): Promise<number | undefined> {
     checkFormat(this.format);
-    const build = berthBuild();
     const runtime = await runtimeInfoOf(this);
-    const doc = {
-      Client: {
-        APIVersion: build.version, Version: build.version, NodeVersion: process.version, GitCommit: build.gitCommit,
-        BuiltTime: build.builtTime, Built: build.built, OsArch: `linux/${goArch()}`, Os: 'linux',
-        OCIRuntime: runtime,
-      },
-    };
+    const client = await clientVersion();
+    const doc = { Client: { ...client, OCIRuntime: runtime } };
     if (this.format === 'json') { this.out(JSON.stringify(doc)); return undefined; }
     if (this.format !== undefined) { this.out(renderTemplate(this.format, doc)); return undefined; }
     const rows: Array<[string, string]> = [
-      ['Client:', 'berth'], ['Version:', build.version], ['API Version:', build.version], ['Node Version:', process.version],
-      ['Git Commit:', build.gitCommit], ['Built:', build.builtTime], ['OS/Arch:', `linux/${goArch()}`],
+      ['Client:', 'berth'], ['Version:', String(client.Version)], ['API Version:', String(client.APIVersion)], ['Node Version:', process.version],
+      ['Git Commit:', String(client.GitCommit)], ['Built:', String(client.BuiltTime)], ['OS/Arch:', String(client.OsArch)],
       ['OCI Runtime:', `${runtime.name} (${runtime.path})`],
       ...runtime.version.split('\n').map((l, i): [string, string] => [i === 0 ? 'Runtime Version:' : '', l]),
     ];
@@ -122,19 +129,14 @@ cat /etc/containers/registries.conf                      # search registries
 
   async perform(): Promise<number | undefined> {
     checkFormat(this.format);
-    const build = berthBuild();
-    const [host, store, registries] = await Promise.all([
+    const { hostInfo, storeInfo, registriesInfo } = await host();
+    const [hostDoc, store, registries, version] = await Promise.all([
       hostInfo({ rootless: this.env.rootless !== undefined, runtime: runtimeInfoOf(this) }),
       storeInfo(this.env),
       registriesInfo(),
+      clientVersion(),
     ]);
-    const doc = {
-      host, store, registries,
-      version: {
-        APIVersion: build.version, Version: build.version, NodeVersion: process.version, GitCommit: build.gitCommit,
-        BuiltTime: build.builtTime, Built: build.built, OsArch: `linux/${goArch()}`, Os: 'linux',
-      },
-    };
+    const doc = { host: hostDoc, store, registries, version };
     if (this.format === 'json') { this.out(JSON.stringify(doc, null, 2)); return undefined; }
     if (this.format !== undefined) { this.out(renderTemplate(this.format, doc)); return undefined; }
     this.out(toYaml(doc));
