@@ -1,22 +1,8 @@
 import { BerthError } from '@berth/cli-kit';
 import type { ImageLayout } from '@berth/content';
-import { formatReference, parseReference, type Descriptor } from '@berth/oci-spec';
+import { formatReference, localReference, parseReference, type Descriptor } from '@berth/oci-spec';
 
-/**
- * Names a build gives an image, as podman and buildah give them: a name
- * without a registry is a local one, `web` is `localhost/web:latest`
- * (containers/common's short-name rules keep locally built images under
- * localhost/ so they never look like Docker Hub images); a name with a
- * registry is kept, with :latest when it has no tag.
- */
-export function localReference(input: string): string {
-  const ref = parseReference(input);
-  const first = input.split('/')[0]!;
-  const hasRegistry = input.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase());
-  if (hasRegistry) return formatReference(ref);
-  const path = ref.registry === 'docker.io' && ref.repository.startsWith('library/') && !input.startsWith('library/') ? ref.repository.slice(8) : ref.repository;
-  return formatReference({ ...ref, registry: 'localhost', repository: path });
-}
+export { localReference };
 
 /** What a user may type for an image in the store, most specific first. */
 export function storeCandidates(name: string): string[] {

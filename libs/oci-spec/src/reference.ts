@@ -111,3 +111,20 @@ export function formatReference(ref: ImageReference): string {
 export function normalizeReference(input: string): string {
   return formatReference(parseReference(input));
 }
+
+/**
+ * The name podman and buildah give an image that is built, committed, tagged,
+ * saved or loaded under a name the user typed: a name
+ * without a registry is a local one, `web` is `localhost/web:latest`
+ * (containers/common's short-name rules keep locally built images under
+ * localhost/ so they never look like Docker Hub images); a name with a
+ * registry is kept, with :latest when it has no tag.
+ */
+export function localReference(input: string): string {
+  const ref = parseReference(input);
+  const first = input.split('/')[0]!;
+  const hasRegistry = input.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase());
+  if (hasRegistry) return formatReference(ref);
+  const path = ref.registry === 'docker.io' && ref.repository.startsWith('library/') && !input.startsWith('library/') ? ref.repository.slice(8) : ref.repository;
+  return formatReference({ ...ref, registry: 'localhost', repository: path });
+}

@@ -7,7 +7,7 @@ import { ImageLayout, acquireLease, fsyncDir } from '@berth/content';
 import { Digester, parseDigest } from '@berth/digest';
 import { EngineError } from '@berth/engine';
 import {
-  MediaType, RefNameAnnotation, manifestKind, normalizeReference, parseJsonDocument, validateConfig, validateIndex, validateManifest,
+  MediaType, RefNameAnnotation, localReference, manifestKind, normalizeReference, parseJsonDocument, validateConfig, validateIndex, validateManifest,
   type Descriptor, type ImageConfig, type ImageManifest,
 } from '@berth/oci-spec';
 
@@ -277,11 +277,8 @@ function dockerName(name: string, source: string): string {
 
 /** An oci-archive's ref name as podman reads it: a full name kept, a short one made local (localhost/NAME:TAG), a bare tag localhost/TAG:latest. */
 function ociName(refName: string, source: string): string {
-  const first = refName.split('/')[0]!;
-  const hasHost = refName.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
-  const candidate = hasHost ? refName : `localhost/${refName}`;
   try {
-    return normalizeReference(candidate);
+    return localReference(refName);
   } catch (err) {
     throw bad(source, `index.json ref name "${refName}": ${(err as Error).message}`);
   }

@@ -7,7 +7,7 @@ import { encodeHeader } from '@berth/archive';
 import { ImageLayout, fsyncDir } from '@berth/content';
 import { Digester, digestOf, parseDigest } from '@berth/digest';
 import { EngineError } from '@berth/engine';
-import { MediaType, RefNameAnnotation, layerCompression, parseReference, validateManifest, type Descriptor, type ImageConfig, type ImageManifest } from '@berth/oci-spec';
+import { MediaType, RefNameAnnotation, layerCompression, localReference, validateManifest, type Descriptor, type ImageConfig, type ImageManifest } from '@berth/oci-spec';
 
 /**
  * `berth save`: images of the store as podman writes them.
@@ -58,20 +58,13 @@ function fail(what: string): EngineError {
   return new EngineError('E_SAVE', what);
 }
 
-/** A name as podman records a short one: `web` is localhost/web:latest, `busybox:1` localhost/busybox:1. */
+/** A name as podman records a short one (`web` is localhost/web:latest); one that does not parse is refused, not written. */
 export function localName(name: string): string {
-  const first = name.split('/')[0]!;
-  const hasHost = name.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
-  const full = hasHost ? name : `localhost/${name}`;
-  const base = full.split('@')[0]!;
-  const named = base.lastIndexOf(':') > base.lastIndexOf('/') || full.includes('@') ? full : `${full}:latest`;
-  // A name the archive's reader could not parse back is refused here, not written.
   try {
-    parseReference(named);
+    return localReference(name);
   } catch (err) {
     throw fail(`${name}: not a valid image name for the archive (${(err as Error).message})`);
   }
-  return named;
 }
 
 /** A store blob's bytes, hashed while read; the last chunk is only yielded once the digest matched. */
