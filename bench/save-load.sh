@@ -12,19 +12,17 @@ RUNS=${RUNS:-10}
 . bench/lib/engines.sh
 engines_setup save --storage-driver vfs
 
-echo "## save -o FILE IMAGE (docker-archive), $RUNS runs"
-hyperfine -N --runs "$RUNS" --warmup 1 --export-json "$WORK/save.json" \
-  --prepare "rm -f $WORK/p.tar $WORK/b.tar" \
-  -n 'podman save' "$PODMAN save -q -o $WORK/p.tar $IMAGE" \
-  -n 'berth save' "$BERTH save -q -o $WORK/b.tar $IMAGE" >/dev/null
-report "$WORK/save.json"
-
-echo "## save --format oci-archive -o FILE IMAGE, $RUNS runs"
-hyperfine -N --runs "$RUNS" --warmup 1 --export-json "$WORK/save-oci.json" \
-  --prepare "rm -f $WORK/po.tar $WORK/bo.tar" \
-  -n 'podman save --format oci-archive' "$PODMAN save -q --format oci-archive -o $WORK/po.tar $IMAGE" \
-  -n 'berth save --format oci-archive' "$BERTH save -q --format oci-archive -o $WORK/bo.tar $IMAGE" >/dev/null
-report "$WORK/save-oci.json"
+# save_compare FORMAT: `save -o FILE IMAGE` in that archive format, podman against berth.
+save_compare() {
+  echo "## save --format $1 -o FILE IMAGE, $RUNS runs"
+  hyperfine -N --runs "$RUNS" --warmup 1 --export-json "$WORK/save-$1.json" \
+    --prepare "rm -f $WORK/p-$1.tar $WORK/b-$1.tar" \
+    -n "podman save --format $1" "$PODMAN save -q --format $1 -o $WORK/p-$1.tar $IMAGE" \
+    -n "berth save --format $1" "$BERTH save -q --format $1 -o $WORK/b-$1.tar $IMAGE" >/dev/null
+  report "$WORK/save-$1.json"
+}
+save_compare docker-archive   # the default of both
+save_compare oci-archive
 
 echo "## load -i FILE (podman's docker-archive of the image), $RUNS runs"
 $PODMAN save -q -o "$WORK/in.tar" "$IMAGE"
