@@ -133,6 +133,23 @@ describe('berth cp between the host and a running container', () => {
       .toBe('deep\ntop\nkeep\ntop\ntop.txt\nalias keep nested top.txt 0:0 750\n');
   });
 
+  it('resolves a host path\'s ".." after the symlink before it, as the kernel does', () => {
+    // far/target/file exists; near/link points at far/target. near/link/../file
+    // is far/file for the kernel, while a text collapse would read near/file.
+    const base = join(host.path, 'dotdot');
+    mkdirSync(join(base, 'far', 'target'), { recursive: true });
+    mkdirSync(join(base, 'near'));
+    writeFileSync(join(base, 'far', 'file'), 'far\n');
+    writeFileSync(join(base, 'near', 'file'), 'near\n');
+    symlinkSync(join(base, 'far', 'target'), join(base, 'near', 'link'));
+    berth.ok('cp', `${base}/near/link/../file`, `${RUN}:/tmp/dotdot-in`); // (path.join would collapse it)
+    expect(berth.ok('exec', RUN, 'cat', '/tmp/dotdot-in')).toBe('far\n');
+    // A destination the same way: the copy lands in far/, not near/.
+    berth.ok('cp', `${RUN}:/tmp/dotdot-in`, `${base}/near/link/../out`);
+    expect(readFileSync(join(base, 'far', 'out'), 'utf8')).toBe('far\n');
+    expect(existsSync(join(base, 'near', 'out'))).toBe(false);
+  });
+
   it('writes a tar to stdout that tar -t reads, with the container\'s owners', () => {
     const r = berthRaw(['cp', `${RUN}:/data`, '-']);
     expect(r.code, r.stderr).toBe(0);

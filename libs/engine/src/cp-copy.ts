@@ -5,7 +5,7 @@ import {
   unlinkSync, writeSync, createReadStream, createWriteStream, type Stats,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { posix, resolve } from 'node:path';
+import { posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { log } from '@berth/cli-kit';
@@ -84,7 +84,7 @@ export async function containerCopy(env: EngineEnv, req: CopyRequest): Promise<v
       const ctrRoot = new RootDir(root, where);
       try {
         if (src.kind === 'stream') await untarInto(ctrRoot, destPath, req.stdin, { owner, overwrite: req.overwrite }, where);
-        else await withHostRoot((h) => copyBetween({ root: h, path: resolve(src.path), shown: src.path }, { root: ctrRoot, path: destPath, shown: destPath }, { owner, overwrite: req.overwrite }));
+        else await withHostRoot((h) => copyBetween({ root: h, path: hostPath(src.path), shown: src.path }, { root: ctrRoot, path: destPath, shown: destPath }, { owner, overwrite: req.overwrite }));
       } finally {
         ctrRoot.close();
       }
@@ -99,7 +99,7 @@ export async function containerCopy(env: EngineEnv, req: CopyRequest): Promise<v
       // Copied out, files belong to whoever runs berth, as with podman.
       else {
         const owner = { uid: process.getuid!(), gid: process.getgid!() };
-        await withHostRoot((h) => copyBetween({ root: ctrRoot, path: srcPath, shown: srcPath }, { root: h, path: resolve(dest.path), shown: dest.path }, { owner, overwrite: req.overwrite }));
+        await withHostRoot((h) => copyBetween({ root: ctrRoot, path: srcPath, shown: srcPath }, { root: h, path: hostPath(dest.path), shown: dest.path }, { owner, overwrite: req.overwrite }));
       }
     } finally {
       ctrRoot.close();
@@ -115,6 +115,15 @@ function describe(e: CopyEndpoint): string {
 function processOwner(rec: ContainerRecord): { uid: number; gid: number } {
   const user = readSpec(rec.bundle).process?.user;
   return { uid: user?.uid ?? 0, gid: user?.gid ?? 0 };
+}
+
+/**
+ * A host path made absolute without collapsing its "..": the walk resolves
+ * them after the symlinks before them, as the kernel does (`link/..` is the
+ * parent of where link points, not the directory link is in).
+ */
+function hostPath(path: string): string {
+  return path.startsWith('/') ? path : `${process.cwd()}/${path}`;
 }
 
 /** The host as a root to resolve in: symlinks on the host are the user's own and followed as the kernel would. */
@@ -138,7 +147,7 @@ interface Side { root: RootDir; path: string; shown: string }
 async function preflightHostSource(path: string): Promise<void> {
   const root = hostRoot();
   try {
-    const loc = locate(root, resolve(path), root.label, path);
+    const loc = locate(root, hostPath(path), root.label, path);
     if (!loc.st) throw new EngineError('E_CP_PATH', `"${path}" could not be found on the host: no such file or directory`);
   } finally {
     root.close();
