@@ -50,7 +50,7 @@ describe('k8s-file logs', () => {
 
 describe('images and templates', () => {
   const img = (names: string[], labels: Record<string, string>): ImageSummary => ({
-    id: 'ab'.repeat(32), manifest: { mediaType: 'x', digest: `sha256:${'cd'.repeat(32)}`, size: 1 }, names, size: 1, labels, config: { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } },
+    id: 'ab'.repeat(32), manifest: { mediaType: 'x', digest: `sha256:${'cd'.repeat(32)}`, size: 1 }, names, size: 1, labels, config: { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }, layers: [],
   });
 
   it('filters by label as the guide\'s clean_images target does', () => {

@@ -1,7 +1,7 @@
 import { ImageLayout } from '@berth/content';
 import {
   hostPlatform, manifestKind, normalizeReference, platformMatches, validateConfig, validateIndex, validateManifest,
-  type Descriptor, type ImageConfig, type ImageManifest,
+  RefNameAnnotation, type Descriptor, type ImageConfig, type ImageManifest,
 } from '@berth/oci-spec';
 import { EngineError } from './errors.ts';
 import { paths, type EngineEnv } from './paths.ts';
@@ -21,6 +21,8 @@ export interface ImageSummary {
   size: number;
   labels: Record<string, string>;
   config: ImageConfig;
+  /** The manifest's layer descriptors, bottom first. */
+  layers: Descriptor[];
 }
 
 export function splitRef(ref: string | undefined): { repository: string; tag: string } {
@@ -77,6 +79,7 @@ export async function listImages(env: EngineEnv): Promise<ImageSummary[]> {
       size: img.doc.config.size + img.doc.layers.reduce((n, l) => n + l.size, 0),
       labels: img.config.config?.Labels ?? {},
       config: img.config,
+      layers: img.doc.layers,
     });
   }
   return [...byId.values()];
@@ -147,4 +150,32 @@ export async function untagImage(env: EngineEnv, img: ImageSummary, opts: { forc
   return { untagged, users: users.map((u) => u.id) };
 }
 
-
+/**
+ * podman untag: take names off an image without removing it. Each name is
+ * matched as the user may type it (`web` is localhost/web:latest); one name
+ * the image does not have fails the call before any is taken, and an image
+ * left without names stays in index.json as an unnamed (dangling) entry, so
+ * berth-gc keeps it until `image prune`. No names given: all of them.
+ */
+export async function untagNames(env: EngineEnv, img: ImageSummary, names: string[]): Promise<string[]> {
+  const doomed = names.length === 0 ? [...img.names] : names.map((n) => {
+    const hit = candidateNames(n).find((c) => img.names.includes(c));
+    if (hit === undefined) throw new EngineError('E_NO_TAG', `${candidateNames(n).at(-1)}: tag not known`);
+    return hit;
+  });
+  const layout = new ImageLayout(paths.images(env));
+  await layout.updateIndex((index) => {
+    const named = (d: Descriptor) => d.annotations?.[RefNameAnnotation];
+    const taken = index.manifests.filter((d) => doomed.includes(named(d) ?? '\0'));
+    const manifests = index.manifests.filter((d) => !taken.includes(d));
+    // The entry (a manifest, or the index a platform's manifest came from) stays, unnamed.
+    const entry = taken[0];
+    if (entry && !manifests.some((d) => d.digest === entry.digest)) {
+      const { annotations, ...bare } = entry;
+      const rest = Object.fromEntries(Object.entries(annotations ?? {}).filter(([k]) => k !== RefNameAnnotation));
+      manifests.push(Object.keys(rest).length > 0 ? { ...bare, annotations: rest } : bare);
+    }
+    return { ...index, manifests };
+  });
+  return [...new Set(doomed)];
+}

@@ -9,6 +9,6 @@ export { startMonitor, monitorArgs, findConmon, readExitFile, CONMON_CANDIDATES 
 export { isRunning, observedStatus, readSpec, runtimeFor } from './status.ts';
 export { checkExecutable } from './executable.ts';
 export { readLog, followLog, parseLogText, logSize, type LogLine } from './logs.ts';
-export { listImages, findImage, imageFilter, candidateNames, untagImage, splitRef, type ImageSummary } from './images.ts';
+export { listImages, findImage, imageFilter, candidateNames, untagImage, untagNames, splitRef, type ImageSummary } from './images.ts';
 export { mark, processAlive, procStartTime, residentKiB, sleep } from './proc.ts';
 export { isRootlessCaller, rootlessEnv, makePrivateRoots, checkRootlessRuntime, runningRootfs, ROOTFS_MOUNTS_ANNOTATION, type RootlessEnv, type StorageRequest } from './rootless.ts';

@@ -15,6 +15,8 @@ BOOLEAN_FLAGS.create = BOOLEAN_FLAGS.run!;
 
 const GLOBAL_WITH_VALUE = new Set(['--root', '--runroot', '--runtime', '--log-format', '--log-level']);
 const GLOBAL_BOOLEAN = new Set(['--debug']);
+/** `container X` verbs that have no short form (`berth exists` is not one). */
+const CONTAINER_ONLY = new Set(['cleanup', 'storage', 'exists']);
 const TWO_WORD = new Set(['pod', 'image', 'container', 'system']);
 
 function isBooleanFlag(arg: string, booleans: Set<string>): boolean {
@@ -52,7 +54,7 @@ export function splitArgv(argv: string[]): { path: string[]; globals: string[]; 
   if (TWO_WORD.has(rest[0]!) && rest.length > 1 && !rest[1]!.startsWith('-')) pathLen = 2;
   // `container run` / `container rm` are podman's long forms of the short verbs.
   let path = rest.slice(0, pathLen);
-  if (path[0] === 'container' && path[1] !== undefined && path[1] !== 'cleanup' && path[1] !== 'storage') path = [path[1]];
+  if (path[0] === 'container' && path[1] !== undefined && !CONTAINER_ONLY.has(path[1])) path = [path[1]];
   let args = rest.slice(pathLen);
   const verb = path.length === 1 ? path[0]! : path.join(' ');
   const booleans = BOOLEAN_FLAGS[verb];

@@ -18,6 +18,7 @@ import { CpCommand } from './commands/cp.ts';
 import { StatsCommand } from './commands/stats.ts';
 import { InfoCommand, VersionCommand } from './commands/system.ts';
 import { LoadCommand, SaveCommand } from './commands/save.ts';
+import { ContainerExistsCommand, HistoryCommand, ImageExistsCommand, PodExistsCommand, UntagCommand } from './commands/history.ts';
 import { runBerth } from './main.ts';
 
 await runBerth([
@@ -27,6 +28,6 @@ await runBerth([
   LoginCommand, LogoutCommand, CommitCommand,
   RunCommand, CreateCommand, StartCommand, StopCommand, KillCommand, RestartCommand, RmCommand, PsCommand, LogsCommand,
   ExecCommand, InspectCommand, WaitCommand, PortCommand, TopCommand, CleanupCommand, StorageCommand,
-  PullCommand, ImagesCommand, RmiCommand, ImagePruneCommand, BuildCommand, TagCommand, PushCommand,
-  PodCreateCommand, PodListCommand, PodInspectCommand, PodStartCommand, PodStopCommand, PodRmCommand,
+  PullCommand, ImagesCommand, RmiCommand, ImagePruneCommand, BuildCommand, TagCommand, UntagCommand, HistoryCommand, ImageExistsCommand, ContainerExistsCommand, PushCommand,
+  PodCreateCommand, PodListCommand, PodInspectCommand, PodStartCommand, PodStopCommand, PodRmCommand, PodExistsCommand,
 ]);
