@@ -28,4 +28,10 @@ describe('every binary starts the same by path, through a symlink, and under nod
       expect(r.stdout).toBe(ways[0]!.stdout);
     }
   });
+
+  it('berth-runtime --version answers in runc\'s shape: the version line, then the runtime spec it implements', () => {
+    const r = spawnSync(binPath('berth-runtime'), ['--version'], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.stdout).toMatch(/^berth-runtime version \d+\.\d+\.\d+\nspec: 1\.\d+\.\d+\n$/);
+    expect(spawnSync('runc', ['--version'], { encoding: 'utf8' }).stdout).toMatch(/^runc version .*\n(.*\n)*spec: 1\.\d+\.\d+/);
+  });
 });

@@ -153,3 +153,13 @@ export interface ContainerState {
 }
 
 export const OCI_RUNTIME_VERSION = '1.0.2';
+
+/**
+ * What `berth-runtime --version` prints, in runc's shape (`runc version X`,
+ * then `spec: Y`), so tools that show a runtime's first line show ours the
+ * same way. The berth front computes it too, without starting the runtime,
+ * when the runtime it would use is the berth-runtime of its own checkout.
+ */
+export function berthRuntimeVersionText(version: string): string {
+  return `berth-runtime version ${version}\nspec: ${OCI_RUNTIME_VERSION}`;
+}

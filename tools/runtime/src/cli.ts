@@ -1,4 +1,7 @@
+import { readFileSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { runMain } from '@berth/cli-kit';
+import { berthRuntimeVersionText } from '@berth/oci-spec';
 import { parseGlobals } from './globals.ts';
 
 const argv = parseGlobals(process.argv.slice(2));
@@ -29,8 +32,23 @@ const commands: Record<string, Loader> = {
 };
 commands.ls = commands.list!;
 
+/** This launcher's package.json version (tools/runtime/package.json beside bin/ and dist/). */
+function ownVersion(): string {
+  try {
+    const dir = dirname(dirname(realpathSync(process.argv[1] ?? '')));
+    return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version?: string }).version ?? '0.1.0';
+  } catch {
+    return '0.1.0';
+  }
+}
+
 async function main(): Promise<void> {
   const verb = argv[0];
+  if (argv.length === 1 && (verb === '--version' || verb === '-v')) {
+    // runc's answer, without loading a single verb.
+    process.stdout.write(`${berthRuntimeVersionText(ownVersion())}\n`);
+    return;
+  }
   const one = verb !== undefined && Object.hasOwn(commands, verb) ? commands[verb] : undefined;
   const selected = one ? [await one()] : [...new Set(await Promise.all(Object.values(commands).map((load) => load())))];
   await runMain(selected, { binaryName: 'berth-runtime', binaryLabel: 'berth-runtime: an OCI runtime with runc\'s command line' }, argv);
