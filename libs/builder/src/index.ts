@@ -6,3 +6,4 @@ export { localReference, storeCandidates, findImage } from './names.ts';
 export { parseContainerfile, type Instruction, type ParsedContainerfile } from './containerfile.ts';
 export { booleanFlag, keyValueFlags, pullFlag, networkFlag } from './flags.ts';
 export { commitContainer, parseChanges, applyChanges, type CommitOptions, type CommittedImage, type ContainerSettings } from './commit-image.ts';
+export { importTarball, rfc3339Nano, type ImportOptions, type ImportedImage } from './import.ts';
