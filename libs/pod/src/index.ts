@@ -9,3 +9,9 @@ export { checkSubnetFree } from './routes.ts';
 export {
   SLIRP_NETWORK, TUN_DEVICE, userModeNetworkProblem, apiSocketPath, parseSlirpNetwork, type SlirpOptions, findSlirp4netns, addHostForward, slirpRequest, type UserModeNetwork,
 } from './slirp.ts';
+export { podsOnNetwork, bridgePorts, releaseNetwork } from './network-use.ts';
+// The network files themselves are @berth/cni's; re-exported so the engine front needs one networking lib.
+export {
+  createNetwork, planNetwork, listNetworks, findStoredNetwork, isDefaultNetwork, removeNetworkFile, networkId, DEFAULT_CONFIG_DIR as NETWORK_CONFIG_DIR,
+  DEFAULT_NETWORK_NAME, NETWORK_NAME_RE, type NetworkInfo, type StoredNetwork, type CreateNetworkOptions,
+} from '@berth/cni';
