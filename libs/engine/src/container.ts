@@ -19,6 +19,11 @@ import {
   withContainerLock, type ContainerRecord, type RestartPolicy,
 } from './records.ts';
 import { isRunning, observedStatus, readSpec, runtimeFor } from './status.ts';
+import { signalNumber } from './runtime.ts';
+import type { VolumeMountRequest } from './volume-mounts.ts';
+import { removeAnonymousVolumes } from './volume-store.ts';
+import { ensureVolumes, planVolumes, prepareVolumes } from './volume-use.ts';
+import { resumeAfterSignal } from './pause.ts';
 
 /**
  * The container lifecycle, composed of the stages in the order podman runs
@@ -36,9 +41,10 @@ export interface CreateRequest {
   pod?: string;
   publish: string[];
   /**
-   * A private network (`--network slirp4netns[:OPTIONS]`, an ordinary
-   * user's): the container gets a pod of its own with it, as with -p (whose
-   * network it also sets).
+   * A private network: `slirp4netns[:OPTIONS]` (an ordinary user's), or as
+   * root `bridge` or a CNI network's name (`berth network create`). The
+   * container gets a pod of its own on it, as with -p (whose network it also
+   * sets).
    */
   network?: string;
   /** Set by the rootless front half: `pod` is the one-container pod it made for -p/--network. */
@@ -49,6 +55,8 @@ export interface CreateRequest {
   interactive: boolean;
   labels: Record<string, string>;
   stopTimeout?: number;
+  /** Named and anonymous volumes from -v/--mount (volume-mounts.ts); host binds stay in options.mounts. */
+  volumes?: VolumeMountRequest[];
 }
 
 /** Resolve what `run`/`create` were given to the stored image, or undefined when it must be pulled. */
@@ -71,7 +79,8 @@ export async function createContainer(env: EngineEnv, runtimePath: string, runti
   if (req.pod !== undefined && (req.publish.length > 0 || req.network !== undefined) && !req.implicitPod) {
     throw new EngineError('E_USAGE', 'invalid config provided: published or exposed ports must be defined when the pod is created: network cannot be configured when it is shared with a pod');
   }
-  if (req.network !== undefined && !(env.rootless && isRootlessCaller())) {
+  const slirp = req.network !== undefined && /^slirp4netns(:|$)/.test(req.network);
+  if (slirp && !(env.rootless && isRootlessCaller())) {
     throw new EngineError('E_USAGE', `--network ${req.network}: berth runs slirp4netns for ordinary users only; as root -p gives the container the CNI bridge network`);
   }
   if (env.rootless && isRootlessCaller()) {
@@ -94,9 +103,10 @@ export async function createContainer(env: EngineEnv, runtimePath: string, runti
     let own: PodDocument | undefined;
     if (req.publish.length > 0 || req.network !== undefined) {
       const network = req.network ?? 'slirp4netns';
-      const problem = userModeNetworkProblem(req.publish.length > 0 ? req.publish.map((p) => `-p ${p}`).join(' ') : `--network ${network}`);
+      // A CNI network's name is refused by createPod (root's); /dev/net/tun matters only to slirp4netns.
+      const problem = req.network === undefined || slirp ? userModeNetworkProblem(req.publish.length > 0 ? req.publish.map((p) => `-p ${p}`).join(' ') : `--network ${network}`) : undefined;
       if (problem !== undefined) throw new EngineError('E_ROOTLESS', problem);
-      own = await createPod({ ...(req.name !== undefined ? { name: `${req.name}-net` } : {}), publish: req.publish, network, share: ['net'], runRoot: env.runRoot });
+      own = await createPod({ publish: req.publish, network, share: ['net'], runRoot: env.runRoot });
       mark('pod made (slirp4netns, ports forwarded)');
     }
     const step = own ? { ...req, publish: [], network: undefined, pod: own.id, implicitPod: true } : req;
@@ -110,6 +120,8 @@ export async function createContainer(env: EngineEnv, runtimePath: string, runti
   }
   const id = newContainerId();
   const name = req.name !== undefined ? validateName(req.name) : generateName();
+  // Volumes are named before the record is reserved, so from its first moment it shows them in use.
+  const volumes = planVolumes(env, req.volumes ?? [], req.options.mounts);
   const rec: ContainerRecord = {
     id, name, created: new Date().toISOString(),
     image: { reference: req.image.reference, id: imageId(req.image), manifest: req.image.manifest.digest },
@@ -117,6 +129,7 @@ export async function createContainer(env: EngineEnv, runtimePath: string, runti
     bundle: paths.bundle(env, id), snapshot: id,
     ports: req.publish, stopSignal: 'SIGTERM', stopTimeout: req.stopTimeout ?? 10,
     restart: req.restart, autoRemove: req.autoRemove, tty: req.tty, interactive: req.interactive, labels: req.labels,
+    ...(volumes.recordMounts.length > 0 ? { mounts: volumes.recordMounts } : {}),
     state: { status: 'created', restartCount: 0 },
   };
   // The name is reserved first (under a lock), so a clash fails before any work.
@@ -124,17 +137,21 @@ export async function createContainer(env: EngineEnv, runtimePath: string, runti
   mark('name reserved');
   const undo: Array<() => Promise<unknown>> = [() => deleteRecordDir(env, id)];
   try {
-    const options: BundleOptions = { ...req.options };
-    if (req.pod !== undefined || req.publish.length > 0) {
+    const options: BundleOptions = { ...req.options, mounts: volumes.bundleMounts };
+    undo.push(await ensureVolumes(env, volumes, id));
+    if (req.pod !== undefined || req.publish.length > 0 || req.network !== undefined) {
       let podId: string;
       let implicit = false;
       if (req.pod !== undefined) {
         podId = req.pod;
         implicit = req.implicitPod === true;
       } else {
-        // podman gives a container with -p its own network namespace with
-        // the ports forwarded; berth makes that a pod of one, removed with it.
-        const doc = await createPod({ name: `${name}-net`, publish: req.publish, runRoot: env.runRoot, share: ['net'] });
+        // podman gives a container with -p or --network NAME its own network
+        // namespace on that network, the ports forwarded; berth makes that a
+        // pod of one, removed with it. The pod keeps its own id-based name
+        // (pod_ID): one taken from the container's would outlive a rename
+        // and block the old name's next use.
+        const doc = await createPod({ publish: req.publish, runRoot: env.runRoot, share: ['net'], ...(req.network !== undefined ? { network: req.network } : {}) });
         podId = doc.id;
         implicit = true;
         undo.push(() => removePod(doc.id, { force: true, runRoot: env.runRoot }));
@@ -185,6 +202,7 @@ export async function createContainer(env: EngineEnv, runtimePath: string, runti
     }
     rec.command = spec.process?.args ?? [];
     rec.stopSignal = spec.annotations?.['org.opencontainers.image.stopSignal'] ?? 'SIGTERM';
+    await prepareVolumes(env, volumes, rec.bundle, spec);
     if (rec.pod) await attachContainer(rec.pod.id, id, runtimeRoot, { runRoot: env.runRoot });
     await saveRecord(env, rec);
     return rec;
@@ -256,6 +274,7 @@ async function startLocked(env: EngineEnv, rec: ContainerRecord, exitCommand: st
   };
   delete rec.state.exitCode;
   delete rec.state.finishedAt;
+  delete rec.state.paused;
   await saveRecord(env, rec);
 }
 
@@ -301,6 +320,7 @@ export async function runForeground(env: EngineEnv, id: string, stdio: Foregroun
   for (const s of signals) process.on(s, forward);
   rec.state = { ...rec.state, status: 'running', pid: child.pid, pidStartTime: child.pid ? procStartTime(child.pid) : undefined, startedAt: new Date().toISOString(), foreground: true, stoppedByUser: false };
   delete rec.state.exitCode;
+  delete rec.state.paused;
   await saveRecord(env, rec);
   mark('runtime run spawned');
   const code = await exited;
@@ -373,6 +393,7 @@ export async function cleanupContainer(env: EngineEnv, id: string, exitCommand: 
     await runtime.delete(id);
     rec.state = { ...rec.state, status: 'exited', exitCode: code, finishedAt: new Date().toISOString() };
     delete rec.state.pid;
+    delete rec.state.paused;
     await saveRecord(env, rec);
     if (shouldRestart(rec)) {
       rec.state.restartCount++;
@@ -430,10 +451,13 @@ export async function stopContainer(env: EngineEnv, id: string, timeoutSeconds: 
     const timeout = timeoutSeconds ?? rec.stopTimeout;
     if (timeout > 0) {
       await runtime.kill(id, rec.stopSignal, { allowFail: true });
+      // A paused container gets the stop signal pending, then is thawed to act on it (pause.ts).
+      if (rec.state.paused) await resumeAfterSignal(env, id);
       if (!(await waitGone(rec, timeout * 1000))) log.warn(`StopSignal ${rec.stopSignal} failed to stop container ${rec.name} in ${timeout} seconds, resorting to SIGKILL`);
     }
     if (processAlive(rec.state.pid, rec.state.pidStartTime)) {
       await runtime.kill(id, 'SIGKILL', { allowFail: true });
+      if (rec.state.paused) await resumeAfterSignal(env, id);
       await waitGone(rec, 10_000);
     }
     await waitExitFile(env, rec, 5_000);
@@ -452,18 +476,24 @@ export async function killContainer(env: EngineEnv, id: string, signal: string):
   const rec = readRecord(env, id)!;
   if (!isRunning(rec)) throw new EngineError('E_STATE', `can only kill running containers. ${rec.id} is in state ${observedStatus(env, rec).status}: container state improper`);
   await runtimeFor(env, rec).kill(id, signal);
+  // SIGKILL ends a paused container, as with podman; any other signal waits, pending, for unpause.
+  if (rec.state.paused && signalNumber(signal) === 9) await resumeAfterSignal(env, id);
 }
 
-/** rm: refuse a running container unless forced; then runtime state, rootfs mount, snapshot, pod membership, record. */
-export async function removeContainer(env: EngineEnv, id: string, opts: { force: boolean }): Promise<void> {
+/**
+ * rm: refuse a running container unless forced; then runtime state, rootfs mount, snapshot, pod membership, record;
+ * then its anonymous volumes with `volumes` (rm -v), or when it was a --rm container (podman's run --rm).
+ */
+export async function removeContainer(env: EngineEnv, id: string, opts: { force: boolean; volumes?: boolean }): Promise<void> {
   const pre = readRecord(env, id);
   if (!pre) return;
   if (isRunning(pre)) {
     if (!opts.force) {
-      throw new EngineError('E_STATE', `cannot remove container ${pre.id} as it is running - running or paused containers cannot be removed without force: container state improper`);
+      throw new EngineError('E_STATE', `cannot remove container ${pre.id} as it is ${observedStatus(env, pre).status} - running or paused containers cannot be removed without force: container state improper`);
     }
     await updateRecord(env, id, (r) => { r.state.stoppedByUser = true; });
     await runtimeFor(env, pre).kill(id, 'SIGKILL', { allowFail: true });
+    if (pre.state.paused) await resumeAfterSignal(env, id);
     await waitGone(pre, 10_000);
   }
   await withContainerLock(env, id, async () => {
@@ -488,6 +518,8 @@ export async function removeContainer(env: EngineEnv, id: string, opts: { force:
     rmSync(paths.exitFile(env, id), { force: true });
   });
   await deleteRecordDir(env, id);
+  // After the record: it no longer counts as a user of them.
+  if (opts.volumes ?? pre.autoRemove) await removeAnonymousVolumes(env, pre);
   mark('container removed');
 }
 

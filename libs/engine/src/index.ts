@@ -12,3 +12,9 @@ export { readLog, followLog, parseLogText, logSize, type LogLine } from './logs.
 export { listImages, findImage, imageFilter, candidateNames, untagImage, untagNames, splitRef, type ImageSummary } from './images.ts';
 export { mark, processAlive, procStartTime, residentKiB, sleep } from './proc.ts';
 export { isRootlessCaller, rootlessEnv, makePrivateRoots, checkRootlessRuntime, runningRootfs, ROOTFS_MOUNTS_ANNOTATION, type RootlessEnv, type StorageRequest } from './rootless.ts';
+export { pauseContainer, unpauseContainer } from './pause.ts';
+export { renameContainer } from './rename.ts';
+export {
+  createVolume, listVolumes, readVolume, removeVolume, volumeUsers, validateVolumeName, noSuchVolume, volumePaths, type VolumeRecord,
+} from './volume-store.ts';
+export { splitMountFlags, type ContainerMount, type SplitMountFlags, type VolumeMountRequest } from './volume-mounts.ts';

@@ -4,6 +4,7 @@ import { rm } from 'node:fs/promises';
 import { withFileLock, writeFileAtomic } from '@berth/content';
 import { EngineError, noSuchContainer } from './errors.ts';
 import { paths, type EngineEnv } from './paths.ts';
+import type { ContainerMount } from './volume-mounts.ts';
 
 /**
  * A container as the engine remembers it: ROOT/containers/<id>/container.json.
@@ -38,6 +39,8 @@ export interface ContainerRecord {
   tty: boolean;
   interactive: boolean;
   labels: Record<string, string>;
+  /** -v/--mount binds and volumes: inspect's Mounts, and what `volume rm` and `volume prune` count as in use. */
+  mounts?: ContainerMount[];
   state: {
     status: ContainerStatus;
     pid?: number;
@@ -52,6 +55,8 @@ export interface ContainerRecord {
     stoppedByUser?: boolean;
     /** The container runs in the foreground of a `berth run` (no monitor). */
     foreground?: boolean;
+    /** Frozen by `berth pause` (the runtime's cgroup freezer) until `unpause`; only meaningful while running. */
+    paused?: boolean;
   };
 }
 

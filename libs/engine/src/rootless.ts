@@ -77,7 +77,7 @@ export function rootlessEnv(self: string[]): RootlessEnv {
 }
 
 /** The unshare command line that runs argv as root of the user's namespace (the range mapped when there is one). */
-function unshareArgs(plan: UserNamespacePlan | undefined, argv: string[]): string[] {
+export function unshareArgs(plan: UserNamespacePlan | undefined, argv: string[]): string[] {
   if (!plan) return ['--map-root-user', '--', ...argv];
   // Root in the namespace is the user; ids 1..count are the range (cli-kit's reexecInUserNamespace makes the same map).
   const count = Math.min(plan.uids.count, plan.gids.count);

@@ -21,10 +21,14 @@ export function isRunning(rec: ContainerRecord): boolean {
   return rec.state.status === 'running' && processAlive(rec.state.pid, rec.state.pidStartTime);
 }
 
-/** The status a user should see: a record that says running whose process is gone has exited. */
-export function observedStatus(env: EngineEnv, rec: ContainerRecord): { status: 'created' | 'running' | 'exited'; exitCode?: number } {
+/**
+ * The status a user should see: a record that says running whose process is
+ * gone has exited; a live one that `berth pause` froze is paused (podman's
+ * states: created, running, paused, exited).
+ */
+export function observedStatus(env: EngineEnv, rec: ContainerRecord): { status: 'created' | 'running' | 'paused' | 'exited'; exitCode?: number } {
   if (rec.state.status === 'running') {
-    if (isRunning(rec)) return { status: 'running' };
+    if (isRunning(rec)) return { status: rec.state.paused ? 'paused' : 'running' };
     return { status: 'exited', exitCode: readExitFile(env, rec.id) ?? rec.state.exitCode };
   }
   return { status: rec.state.status, exitCode: rec.state.exitCode };

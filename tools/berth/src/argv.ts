@@ -17,7 +17,7 @@ const GLOBAL_WITH_VALUE = new Set(['--root', '--runroot', '--runtime', '--log-fo
 const GLOBAL_BOOLEAN = new Set(['--debug']);
 /** `container X` verbs that have no short form (`berth exists` is not one). */
 const CONTAINER_ONLY = new Set(['cleanup', 'storage', 'exists']);
-const TWO_WORD = new Set(['pod', 'image', 'container', 'system']);
+const TWO_WORD = new Set(['pod', 'image', 'container', 'system', 'volume', 'network']);
 
 function isBooleanFlag(arg: string, booleans: Set<string>): boolean {
   if (arg.includes('=')) return true;

@@ -95,7 +95,8 @@ last (index.json).
       format: this.format,
       name: this.image,
       // The cgroup freezer stops every task of the container, so the copy sees one moment of its files.
-      freeze: running && this.pause ? async () => {
+      // One the user paused is already still, and stays paused after.
+      freeze: running && this.pause && !rec.state.paused ? async () => {
         await runtime.call('pause', [rec.id]);
         return async () => { await runtime.call('resume', [rec.id]); };
       } : undefined,

@@ -1,7 +1,7 @@
 import { Command, Option, log, tlsVerifyFlag } from '@berth/cli-kit';
 import {
-  EngineError, mark, paths, readRecord,
-  type ContainerRecord, type RestartPolicy,
+  EngineError, mark, paths, readRecord, splitMountFlags, volumePaths,
+  type ContainerRecord, type RestartPolicy, type SplitMountFlags,
 } from '@berth/engine';
 import type { ResolvedImage } from '@berth/snapshots';
 import { bundleOptionsFromFlags } from '@berth/bundle-generator/flags';
@@ -22,14 +22,25 @@ export function isSlirpNetwork(network: string | undefined): network is string {
   return network === 'slirp4netns' || network?.startsWith('slirp4netns:') === true;
 }
 
+/**
+ * A --network the engine answers with a pod of the container's own rather
+ * than berth-bundle with a namespace: slirp4netns, `bridge` (the default CNI
+ * network) or a network's name (`berth network create NAME`). none, host and
+ * ns:PATH stay the bundle's.
+ */
+export function isPodNetwork(network: string | undefined): network is string {
+  if (network === undefined || network === 'none' || network === 'host') return false;
+  return isSlirpNetwork(network) || /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(network);
+}
+
 /** The flags `create` and `run` share: podman's, passed on to the bundle stage. */
 export abstract class ContainerCreateCommand extends EngineCommand {
   name = Option.String('--name', { description: 'Name of the container (default: a generated one)' });
   publish = Option.Array('-p,--publish', [], { description: 'Publish a port: [HOSTIP:]HOSTPORT:PORT[/tcp|udp]' });
   env_ = Option.Array('-e,--env', [], { description: 'Set an environment variable: KEY=VALUE, or KEY to pass yours' });
   envFile = Option.Array('--env-file', [], { description: 'Read KEY=VALUE lines from a file' });
-  volume = Option.Array('-v,--volume', [], { description: 'Bind mount SRC:DST[:ro|rw,...]' });
-  mount = Option.Array('--mount', [], { description: 'type=bind,source=,target=[,ro] or type=tmpfs,target=' });
+  volume = Option.Array('-v,--volume', [], { description: 'A volume NAME:DST[:ro,nocopy,...] (made on first use), an anonymous volume DST, or a bind mount /SRC:DST[:ro|rw,...]' });
+  mount = Option.Array('--mount', [], { description: 'type=volume[,source=NAME],target=[,ro], type=bind,source=,target=[,ro] or type=tmpfs,target=' });
   tmpfs = Option.Array('--tmpfs', [], { description: 'Mount a tmpfs: DST[:OPTIONS]' });
   workdir = Option.String('-w,--workdir', { description: 'Working directory inside the container' });
   user = Option.String('-u,--user', { description: 'USER[:GROUP], names or ids' });
@@ -51,7 +62,7 @@ export abstract class ContainerCreateCommand extends EngineCommand {
   pidsLimit = Option.String('--pids-limit', { description: 'Maximum number of tasks' });
   ulimit = Option.Array('--ulimit', [], { description: 'NAME=SOFT[:HARD]' });
   sysctl = Option.Array('--sysctl', [], { description: 'Namespaced sysctl KEY=VALUE' });
-  network = Option.String('--network,--net', { description: 'none (default without -p), host, ns:PATH, or slirp4netns[:allow_host_loopback=true,mtu=N] (an ordinary user\'s private network; the default with -p)' });
+  network = Option.String('--network,--net', { description: 'none (default without -p), host, ns:PATH, bridge or a network NAME (berth network create; root), or slirp4netns[:allow_host_loopback=true,mtu=N] (an ordinary user\'s private network; the default with -p)' });
   init = Option.Boolean('--init', false, { description: 'Run an init as PID 1 that reaps zombies and forwards signals' });
   stopTimeout = Option.String('--stop-timeout', { description: 'Seconds stop waits before SIGKILL (default 10)' });
   tlsVerify = Option.String('--tls-verify', { tolerateBoolean: true, description: 'Require HTTPS when pulling (default true)' });
@@ -67,14 +78,21 @@ export abstract class ContainerCreateCommand extends EngineCommand {
 
   abstract get verb(): string;
 
+  /** -v and --mount with the volumes split off (the engine makes them); host paths go on to berth-bundle. */
+  mountFlags(): SplitMountFlags {
+    return (this.mountFlagsCache ??= splitMountFlags(this.volume, this.mount));
+  }
+  private mountFlagsCache: SplitMountFlags | undefined;
+
   bundleOptions(): BundleOptions {
+    const { volume, mount } = this.mountFlags();
     return bundleOptionsFromFlags({
       env: this.env_, envFile: this.envFile, extraEnv: this.tty ? ['TERM=xterm'] : [],
       entrypoint: this.entrypoint, workdir: this.workdir, user: this.user,
-      volume: this.volume, mount: this.mount, tmpfs: this.tmpfs, readOnly: this.readOnly, hostname: this.hostname,
+      volume, mount, tmpfs: this.tmpfs, readOnly: this.readOnly, hostname: this.hostname,
       capAdd: this.capAdd, capDrop: this.capDrop, privileged: this.privileged, securityOpt: this.securityOpt,
       memory: this.memory, cpus: this.cpus, pidsLimit: this.pidsLimit, ulimit: this.ulimit, sysctl: this.sysctl,
-      network: isSlirpNetwork(this.network) ? undefined : this.network, init: this.init,
+      network: isPodNetwork(this.network) ? undefined : this.network, init: this.init,
     }, this.args.slice(1));
   }
 
@@ -108,14 +126,19 @@ export abstract class ContainerCreateCommand extends EngineCommand {
     if (this.rm && restart.name !== 'no') throw new EngineError('E_USAGE', 'the --rm option conflicts with --restart, when the restartPolicy is not "" and "no"');
     const stopTimeout = this.stopTimeout === undefined ? undefined : Number(this.stopTimeout);
     if (stopTimeout !== undefined && !(Number.isInteger(stopTimeout) && stopTimeout >= 0)) throw new EngineError('E_USAGE', `--stop-timeout ${this.stopTimeout}: not a number of seconds`);
+    // A CNI network that does not exist is told before a pull or any storage work.
+    if (isPodNetwork(this.network) && !isSlirpNetwork(this.network) && this.network !== 'bridge' && !this.env.rootless) {
+      const { findStoredNetwork } = await import('@berth/pod');
+      if (!findStoredNetwork(this.network)) throw new EngineError('E_NO_NETWORK', `unable to find network with name or ID ${this.network}: network not found (berth network ls lists them)`);
+    }
     mark('flags parsed');
     const image = await this.image();
     mark('image resolved');
     const rt = this.runtime();
     return (await lifecycle()).createContainer(this.env, rt.path, rt.root, {
       image, name: this.name, options, pod: this.pod, publish: this.publish, restart, autoRemove: this.rm,
-      ...(isSlirpNetwork(this.network) ? { network: this.network } : {}),
-      tty: this.tty, interactive: this.interactive, labels: this.labels(), stopTimeout,
+      ...(isPodNetwork(this.network) ? { network: this.network } : {}),
+      tty: this.tty, interactive: this.interactive, labels: this.labels(), stopTimeout, volumes: this.mountFlags().volumes,
     });
   }
 
@@ -126,14 +149,17 @@ export abstract class ContainerCreateCommand extends EngineCommand {
     const flags: string[] = [];
     for (const e of this.env_) flags.push('-e', e);
     for (const f of this.envFile) flags.push('--env-file', f);
-    for (const v of this.volume) flags.push('-v', v);
+    let split: SplitMountFlags | undefined;
+    try { split = this.mountFlags(); } catch { split = undefined; }
+    for (const v of split?.volume ?? this.volume) flags.push('-v', v);
+    for (const v of split?.volumes ?? []) flags.push('-v', `${volumePaths.data(this.env, v.name ?? 'ANON')}:${v.destination}${v.readOnly ? ':ro' : ''}`);
     if (this.workdir) flags.push('-w', this.workdir);
     if (this.user) flags.push('-u', this.user);
     if (this.entrypoint !== undefined) flags.push('--entrypoint', this.entrypoint);
     if (this.hostname) flags.push('--hostname', this.hostname);
     if (this.memory) flags.push('--memory', this.memory);
-    const ownNetwork = this.publish.length > 0 || isSlirpNetwork(this.network);
-    if (this.network && !isSlirpNetwork(this.network)) flags.push('--network', this.network);
+    const ownNetwork = this.publish.length > 0 || isPodNetwork(this.network);
+    if (this.network && !isPodNetwork(this.network)) flags.push('--network', this.network);
     if (this.pod || ownNetwork) flags.push('--pod', 'pod.json');
     const img = this.args[0] ?? 'IMAGE';
     const cmd = this.args.slice(1);
@@ -143,9 +169,14 @@ export abstract class ContainerCreateCommand extends EngineCommand {
       `berth-pull --root ${shq(R)} ${shq(img)} > image.json              # skipped when the image is already in ${shq(R)}/images`,
       `berth-store --root ${shq(R)} prepare ${shq(id)} --image - < image.json > rootfs.json   # unpack layers once, overlay snapshot on top`,
     ];
+    for (const v of split?.volumes ?? []) {
+      lines.push(v.name
+        ? `berth --root ${shq(R)} volume create ${shq(v.name)}   # only when missing (made on first use); the image's ${v.destination} is copied into it after the bundle`
+        : `berth --root ${shq(R)} volume create   # an anonymous volume for ${v.destination}: a 64-hex name (ANON below)`);
+    }
     if (this.pod) lines.push(`berth-pod inspect ${shq(this.pod)} > pod.json                 # the pod's namespace files`);
     else if (ownNetwork && this.env.rootless) lines.push(`berth-pod create --name ${shq(id)}-net --share net --network ${shq(this.network ?? 'slirp4netns')} ${this.publish.map((p) => `--publish ${shq(p)}`).join(' ')} > pod.json   # catatonit holds a user+net namespace; slirp4netns gives it tap0 (10.0.2.100/24) and forwards the ports (add_hostfwd)`);
-    else if (ownNetwork) lines.push(`berth-pod create --name ${shq(id)}-net --share net ${this.publish.map((p) => `--publish ${shq(p)}`).join(' ')} > pod.json   # a network namespace with the ports forwarded`);
+    else if (ownNetwork) lines.push(`berth-pod create --name ${shq(id)}-net --share net${this.network ? ` --network ${shq(this.network)}` : ''} ${this.publish.map((p) => `--publish ${shq(p)}`).join(' ')} > pod.json   # a network namespace attached to the CNI network (an address from its subnet), the ports forwarded`);
     lines.push(`berth-bundle --root ${shq(R)} --name ${shq(id)} --bundle-dir ${shq(bundle)} ${flags.map(shq).join(' ')}${flags.length ? ' ' : ''}rootfs.json${cmd.length ? ' -- ' + cmd.map(shq).join(' ') : ''}   # config.json + mounted rootfs`);
     if (this.verb === 'create') {
       lines.push('# (create stops here; `berth start` runs the two steps below)');

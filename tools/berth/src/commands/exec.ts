@@ -78,6 +78,8 @@ export class ExecCommand extends EngineCommand {
     const { path, argv } = this.runtimeArgs();
     const rec = mustFindRecord(this.env, this.args[0]!);
     if (!isRunning(rec)) throw new EngineError('E_STATE', `can only create exec sessions on running containers: container state improper`);
+    // A frozen container would leave the new process frozen too (it joins the cgroup), and the runtimes refuse it.
+    if (rec.state.paused) throw new EngineError('E_STATE', `can only create exec sessions on running containers: ${rec.name} is paused (berth unpause ${rec.name} first): container state improper`);
     const spec = readSpec(rec.bundle);
     const cmd = this.args.slice(1);
     const env = [...(spec.process?.env ?? []), ...this.env_];

@@ -10,7 +10,7 @@ export function inspectContainer(env: EngineEnv, r: ContainerRecord): Record<str
   return {
     Id: r.id, Name: r.name, Created: r.created, Path: r.command[0] ?? '', Args: r.command.slice(1),
     State: {
-      Status: s.status, Running: s.status === 'running', Pid: s.status === 'running' ? r.state.pid ?? 0 : 0,
+      Status: s.status, Running: s.status === 'running', Paused: s.status === 'paused', Pid: s.status === 'running' || s.status === 'paused' ? r.state.pid ?? 0 : 0,
       ExitCode: s.exitCode ?? 0, StartedAt: r.state.startedAt ?? '', FinishedAt: r.state.finishedAt ?? '',
       ConmonPid: r.state.monitorPid ?? 0, Restarts: r.state.restartCount,
     },
@@ -18,6 +18,11 @@ export function inspectContainer(env: EngineEnv, r: ContainerRecord): Record<str
     Pod: r.pod?.id ?? '', PodName: r.pod?.name ?? '',
     OCIRuntime: r.runtime, OCIRuntimeRoot: r.runtimeRoot, Bundle: r.bundle, LogPath: paths.log(env, r.id),
     RestartCount: r.state.restartCount,
+    // podman's MountPoint: volumes (named and anonymous) and -v/--mount binds; tmpfs mounts are not listed, as in podman.
+    Mounts: (r.mounts ?? []).map((m) => ({
+      Type: m.type, ...(m.type === 'volume' ? { Name: m.name } : {}), Source: m.source, Destination: m.destination,
+      Driver: m.type === 'volume' ? 'local' : '', Mode: '', Options: m.options, RW: m.rw, Propagation: m.propagation,
+    })),
     HostConfig: { RestartPolicy: { Name: r.restart.name, MaximumRetryCount: r.restart.name === 'on-failure' ? r.restart.maxRetries : 0 }, AutoRemove: r.autoRemove, PortBindings: r.ports },
     Config: { Labels: r.labels, StopSignal: r.stopSignal, StopTimeout: r.stopTimeout, Tty: r.tty, OpenStdin: r.interactive },
     Spec: spec,

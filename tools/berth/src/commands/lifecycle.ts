@@ -108,6 +108,7 @@ export class RmCommand extends ContainersCommand {
   });
   force = Option.Boolean('-f,--force', false, { description: 'Kill a running container first' });
   ignore = Option.Boolean('-i,--ignore', false, { description: 'Ignore missing containers' });
+  volumes = Option.Boolean('-v,--volumes', false, { description: 'Remove the container\'s anonymous volumes too (a --rm container\'s always go)' });
   override explainPipeline(): string {
     return this.containers.map((c) => `${this.rt(c)} delete --force ${shq(c)}\numount -R ${shq(paths.bundle(this.env, findRecord(this.env, c)?.id ?? c))}/rootfs\nberth-store --root ${shq(this.env.dataRoot)} remove ${shq(findRecord(this.env, c)?.id ?? c)}`).join('\n');
   }
@@ -115,7 +116,7 @@ export class RmCommand extends ContainersCommand {
     return this.each(async (t) => {
       const rec = findRecord(this.env, t);
       if (!rec) { if (this.ignore) return; throw noSuchContainer(t); }
-      await (await lifecycle()).removeContainer(this.env, rec.id, { force: this.force });
+      await (await lifecycle()).removeContainer(this.env, rec.id, { force: this.force, ...(this.volumes ? { volumes: true } : {}) });
     });
   }
 }

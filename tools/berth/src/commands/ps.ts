@@ -8,6 +8,7 @@ export function statusText(env: EngineEnv, rec: ContainerRecord): string {
   const s = observedStatus(env, rec);
   if (s.status === 'running') return `Up ${humanDuration(Date.now() - Date.parse(rec.state.startedAt ?? rec.created))}`;
   if (s.status === 'created') return 'Created';
+  if (s.status === 'paused') return 'Paused';
   return `Exited (${s.exitCode ?? -1}) ${ago(rec.state.finishedAt ?? rec.state.startedAt ?? rec.created)}`;
 }
 
@@ -65,7 +66,7 @@ cat RUNROOT/exits/ID                       # the exit code conmon wrote, before 
         return {
           Id: r.id, Names: [r.name], Image: r.image.reference ?? r.image.id, ImageID: r.image.id, Command: r.command,
           Created: Math.floor(Date.parse(r.created) / 1000), CreatedAt: r.created, State: s.status, Status: statusText(this.env, r),
-          ExitCode: s.exitCode ?? 0, Exited: s.status === 'exited', Pid: s.status === 'running' ? r.state.pid ?? 0 : 0,
+          ExitCode: s.exitCode ?? 0, Exited: s.status === 'exited', Pid: s.status === 'running' || s.status === 'paused' ? r.state.pid ?? 0 : 0,
           Pod: r.pod?.id ?? '', PodName: r.pod?.name ?? '', Ports: r.ports, Labels: r.labels, AutoRemove: r.autoRemove,
           StartedAt: r.state.startedAt ? Math.floor(Date.parse(r.state.startedAt) / 1000) : 0, Restarts: r.state.restartCount,
           // The names podman's ps templates use beside the JSON keys.
