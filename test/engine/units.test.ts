@@ -3,6 +3,7 @@ import { candidateNames, imageFilter, parseLogText, signalNumber, splitRef, type
 import { rewriteArgv } from '../../tools/berth/src/argv.ts';
 import { renderTemplate } from '../../tools/berth/src/format.ts';
 import { parseRestart } from '../../tools/berth/src/commands/create.ts';
+import { commandModules } from '../../tools/berth/src/command-table.ts';
 
 // The pure parts of berth, pinned without root: podman's command-line shapes,
 // the k8s-file log format conmon writes, and the small formats users script against.
@@ -13,6 +14,7 @@ describe('berth command line', () => {
     expect(rewriteArgv(['exec', '-it', 'web', 'sh', '-c', 'echo -n'])).toEqual(['exec', '-it', 'web', '--', 'sh', '-c', 'echo -n']);
     expect(rewriteArgv(['--debug', 'pod', 'create', '--name', 'p'])).toEqual(['pod', 'create', '--debug', '--name', 'p']);
     expect(rewriteArgv(['container', 'rm', '-f', 'x'])).toEqual(['rm', '-f', 'x']);
+    expect(rewriteArgv(['container', 'ls', '-a'])).toEqual(['ps', '-a']);
     expect(rewriteArgv(['run', '--name', 'x', 'img', '--', '-weird'])).toEqual(['run', '--name', 'x', 'img', '--', '-weird']);
   });
 
@@ -28,6 +30,22 @@ describe('berth command line', () => {
     expect(signalNumber('kill')).toBe(9);
     expect(signalNumber('10')).toBe(10);
     expect(() => signalNumber('SIGNOPE')).toThrow(/invalid signal/);
+  });
+});
+
+describe('the command table (berth loads only the module of the verb typed)', () => {
+  it('lists, for every module, exactly the verbs its classes answer, and no verb twice', async () => {
+    const seen = new Map<string, number>();
+    for (const [i, m] of commandModules.entries()) {
+      const classes = await m.load();
+      // What argv.ts leaves of each path: `container X` is folded to `X` unless X has no short form.
+      const answered = new Set(classes.flatMap((c) => (c.paths ?? []).map((p) => rewriteArgv([...p]).slice(0, p.length).join(' ') || p.join(' '))));
+      expect([...answered].sort(), `module ${i} (${m.verbs.join(', ')})`).toEqual([...new Set(m.verbs)].sort());
+      for (const v of m.verbs) {
+        expect(seen.has(v), `verb "${v}" in two modules`).toBe(false);
+        seen.set(v, i);
+      }
+    }
   });
 });
 

@@ -17,6 +17,8 @@ const GLOBAL_WITH_VALUE = new Set(['--root', '--runroot', '--runtime', '--log-fo
 const GLOBAL_BOOLEAN = new Set(['--debug']);
 /** `container X` verbs that have no short form (`berth exists` is not one). */
 const CONTAINER_ONLY = new Set(['cleanup', 'storage', 'exists']);
+/** `container X` verbs whose short form has another name (`container ls` is `ps`). */
+const CONTAINER_ALIASES: Record<string, string> = { list: 'ps', ls: 'ps' };
 const TWO_WORD = new Set(['pod', 'image', 'container', 'system', 'volume', 'network']);
 
 function isBooleanFlag(arg: string, booleans: Set<string>): boolean {
@@ -54,7 +56,7 @@ export function splitArgv(argv: string[]): { path: string[]; globals: string[]; 
   if (TWO_WORD.has(rest[0]!) && rest.length > 1 && !rest[1]!.startsWith('-')) pathLen = 2;
   // `container run` / `container rm` are podman's long forms of the short verbs.
   let path = rest.slice(0, pathLen);
-  if (path[0] === 'container' && path[1] !== undefined && !CONTAINER_ONLY.has(path[1])) path = [path[1]];
+  if (path[0] === 'container' && path[1] !== undefined && !CONTAINER_ONLY.has(path[1])) path = [CONTAINER_ALIASES[path[1]] ?? path[1]];
   let args = rest.slice(pathLen);
   const verb = path.length === 1 ? path[0]! : path.join(' ');
   const booleans = BOOLEAN_FLAGS[verb];

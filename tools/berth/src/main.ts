@@ -9,16 +9,18 @@ import { EngineCommand } from './base.ts';
  * carries its own code (126/127 from the engine) keeps it; a container's
  * status is returned by the command. Errors read as podman's: `Error: ...`.
  */
-export async function runBerth(commands: CommandClass<BaseContext>[], argv: string[] = process.argv.slice(2)): Promise<never> {
+export async function runBerth(commandsFor: (verb: string | undefined) => Promise<CommandClass<BaseContext>[]>, argv: string[] = process.argv.slice(2)): Promise<never> {
   const cli = new Cli({ binaryName: 'berth', binaryLabel: 'berth', binaryVersion: '0.1.0', enableCapture: false, enableColors: false });
   const split = splitArgv(argv);
   let args = [...split.path, ...split.globals, ...split.args];
-  if (args.length === 0 || (args.length === 1 && (args[0] === '--help' || args[0] === '-h'))) {
+  // No verb: the overview, also after global flags (`berth --root DIR --help`).
+  const bare = split.path.length === 0 ? split.args : undefined;
+  if (bare !== undefined && (bare.length === 0 || (bare.length === 1 && (bare[0] === '--help' || bare[0] === '-h')))) {
     // The verb list without building clipanion's parser for every verb (half of a start).
-    process.stdout.write(overview(commands));
+    process.stdout.write(overview(await commandsFor(undefined)));
     return flushAndExit(0);
   }
-  if (args.length === 1 && (args[0] === '--version' || args[0] === '-v')) {
+  if (bare !== undefined && bare.length === 1 && (bare[0] === '--version' || bare[0] === '-v')) {
     process.stdout.write('berth version 0.1.0\n');
     return flushAndExit(0);
   }
@@ -26,7 +28,22 @@ export async function runBerth(commands: CommandClass<BaseContext>[], argv: stri
   // option of every command: with all of berth's verbs that alone costs
   // ~200 ms of CPU and garbage. Registering only the verb typed keeps a
   // command's start near bare node; --help and unknown verbs get them all.
+  // Only the command module of the verb typed is loaded (command-table.ts); every one for an unknown verb.
+  const commands = await commandsFor(split.path.length > 0 ? split.path.join(' ') : undefined);
   const matching = commands.filter((c) => (c.paths ?? []).some((p) => p.length > 0 && p.every((w, i) => args[i] === w)));
+  if (matching.length === 0 && split.path.length > 0 && (split.args.includes('--help') || split.args.includes('-h'))) {
+    // `berth pod --help`: the group's verbs.
+    const group = commands.filter((c) => (c.paths ?? []).some((p) => split.path.every((w, i) => p[i] === w)));
+    if (group.length > 0) {
+      process.stdout.write(overview(group));
+      return flushAndExit(0);
+    }
+  }
+  if (matching.length === 0 && split.path.length > 0) {
+    // podman's words for a verb it does not have, rather than clipanion's list of every usage.
+    process.stderr.write(`Error: unrecognized command \`berth ${split.path.join(' ')}\`\nTry 'berth --help' for more information\n`);
+    return flushAndExit(125);
+  }
   for (const c of matching.length > 0 ? matching : commands) cli.register(c);
   if (matching.length > 0 && !matching.some((c) => c.prototype instanceof EngineCommand)) {
     // The builder's verbs (build, tag, push) know --root but not the engine's own globals.
