@@ -69,9 +69,10 @@ describe.each([['berth-runtime', undefined], ['runc', 'runc']] as const)('berth 
     const pid = inspect('count').State.Pid;
     expect(pid).toBeGreaterThan(0);
     expect(frozen(freezerFile(pid))).toBe(true);
-    // conmon may still be copying a line the loop wrote just before the freeze.
-    await sleep(300);
-    const at = counter('count');
+    // conmon may still be copying a line the loop wrote just before the freeze:
+    // wait until two reads 300 ms apart agree, then the count must stay put.
+    let at = counter('count');
+    await until('the log to settle', async () => { await sleep(300); const now = counter('count'); const same = now === at; at = now; return same; });
     await sleep(1200);
     expect(counter('count')).toBe(at);
     expect(berth.ok('container', 'unpause', 'count')).toBe('count\n');

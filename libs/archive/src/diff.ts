@@ -1,5 +1,6 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from 'node:fs';
 import { BerthError } from '@berth/cli-kit';
+import { at, O_DIR, openRegularFile } from './fd-path.ts';
 import { encodeHeader, END_OF_ARCHIVE, paddingFor, type EntryType, type WriteHeader } from './tar.ts';
 import { lgetxattr, readXattrs } from './xattr.ts';
 
@@ -38,13 +39,6 @@ export interface WalkOptions {
 
 /** File data is read and handed on in pieces of at most this size. */
 const READ_CHUNK = 1 << 20;
-const O_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
-/** O_NONBLOCK: a FIFO swapped in for a file must not block the open; fstat then says what it is. */
-const O_FILE = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-
-function at(fd: number, name?: string): string {
-  return name === undefined ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`;
-}
 
 /** A name that went away (or changed kind) between readdir and the next call: a live container's churn. */
 function vanished(err: unknown): boolean {
@@ -199,21 +193,21 @@ async function* entryTar(root: string, { rel, path, st, kind }: UpperEntry, uppe
       yield encodeHeader({ ...base, type: 'hardlink', size: 0, linkname: first });
       return;
     }
-    let fd: number;
+    let opened: ReturnType<typeof openRegularFile>;
     try {
-      fd = openSync(path, O_FILE);
+      opened = openRegularFile(path);
     } catch (err) {
       if (vanished(err)) return;
       throw err;
     }
+    // No longer a regular file (a device or FIFO swapped in is never opened): left out.
+    if (!opened) return;
+    const { fd, st: real } = opened;
     // The size of what was opened: a file the container truncates or swaps meanwhile cannot bend the header.
-    const real = fstatSync(fd);
-    if (!real.isFile() || real.ino !== st.ino) {
-      closeSync(fd);
-      return;
-    }
-    if (st.nlink > 1) inodes.set(key, rel);
-    yield encodeHeader({ ...base, type: 'file', size: real.size });
+    // One it replaced (rename over) since the lstat is taken as it is now, owner and mode included.
+    const head = real.ino === st.ino ? base : { ...base, mode: real.mode & 0o7777, uid: real.uid, gid: real.gid, mtime: Math.floor(real.mtimeMs / 1000) };
+    if (real.nlink > 1) inodes.set(`${real.dev}:${real.ino}`, rel);
+    yield encodeHeader({ ...head, type: 'file', size: real.size });
     let written = 0;
     try {
       // Exactly the size the header announced, even if the file grows meanwhile.

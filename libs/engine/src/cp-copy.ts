@@ -9,7 +9,7 @@ import { posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { log } from '@berth/cli-kit';
-import { CopyPathError, O_FILE, RootDir, at, engineErrorFor, errnoOf, split, type Located } from './cp-path.ts';
+import { CopyPathError, RootDir, at, openRegularFile, engineErrorFor, errnoOf, split, type Located } from './cp-path.ts';
 import { withContainerRoot } from './cp-rootfs.ts';
 export { copyInUserNamespace } from './cp-rootless.ts';
 import { EngineError } from './errors.ts';
@@ -297,10 +297,10 @@ function copyEntry(srcRoot: RootDir, srcParent: number, srcName: string, st: Sta
   }
   if (st.isFile()) {
     clearForKind(destRoot, destParent, destName, false, opts);
-    const input = openSync(at(srcParent, srcName), O_FILE);
+    const opened = openRegularFile(at(srcParent, srcName));
+    if (!opened) throw new EngineError('E_CP', `"${srcName}" ${srcRoot.label} changed into a non-file while being copied`);
+    const { fd: input, st: real } = opened;
     try {
-      const real = fstatSync(input);
-      if (!real.isFile()) throw new EngineError('E_CP', `"${srcName}" ${srcRoot.label} changed into a non-file while being copied`);
       writeFileAt(destParent, destName, (out) => copyFd(input, out), real, opts);
     } finally {
       closeSync(input);
@@ -371,7 +371,9 @@ function writeFileAt(parent: number, name: string, fill: (fd: number) => void | 
 }
 
 function overwriteInPlace(parent: number, tmp: string, name: string): void {
-  const input = openSync(at(parent, tmp), O_FILE);
+  const opened = openRegularFile(at(parent, tmp));
+  if (!opened) throw new EngineError('E_CP', `the copy's temporary file ${tmp} changed into a non-file`);
+  const input = opened.fd;
   try {
     const output = openSync(at(parent, name), constants.O_WRONLY | constants.O_TRUNC | constants.O_NOFOLLOW);
     try {
@@ -432,12 +434,9 @@ async function tarFrom(root: RootDir, path: string, out: Writable, where: string
         root.release(fd);
       }
     } else if (st.isFile()) {
-      const fd = openSync(at(parent, name), O_FILE);
-      const real = fstatSync(fd);
-      if (!real.isFile()) {
-        closeSync(fd);
-        throw new EngineError('E_CP', `"${entry}" ${where} changed into a non-file while being copied`);
-      }
+      const opened = openRegularFile(at(parent, name));
+      if (!opened) throw new EngineError('E_CP', `"${entry}" ${where} changed into a non-file while being copied`);
+      const { fd, st: real } = opened;
       if (real.size === 0) {
         closeSync(fd);
         pack.entry({ ...base, type: 'file' }, Buffer.alloc(0));

@@ -1,4 +1,5 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readlinkSync, type Stats } from 'node:fs';
+import { at, O_DIR, openRegularFile } from '@berth/archive';
 import { EngineError } from './errors.ts';
 
 /**
@@ -19,18 +20,8 @@ import { EngineError } from './errors.ts';
  * /proc magic links inside the container are mere text to it too.
  */
 
-export const O_DIR = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
-/** O_NONBLOCK: a FIFO put where a file was must not block the open; fstat then shows what it is. */
-export const O_FILE = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-
-/**
- * The path of NAME inside the directory that fd holds; no symlink in front of
- * NAME is followed. Without NAME it is the magic link itself (readdir follows
- * it; O_NOFOLLOW would refuse it, which is why '.' is spelt out for an open).
- */
-export function at(fd: number, name?: string): string {
-  return name === undefined ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`;
-}
+// The descriptor-relative names are @berth/archive's (fd-path.ts), shared with its overlay walk.
+export { at, O_DIR, openRegularFile };
 
 export function errnoOf(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;

@@ -164,9 +164,11 @@ export async function untagNames(env: EngineEnv, img: ImageSummary, names: strin
     return hit;
   });
   const layout = new ImageLayout(paths.images(env));
+  // What each name pointed at when the image was read: a name retagged to another image since stays there.
+  const seen = new Map((await layout.list()).filter((e) => e.ref !== undefined && doomed.includes(e.ref)).map((e) => [e.ref!, e.descriptor.digest]));
   await layout.updateIndex((index) => {
     const named = (d: Descriptor) => d.annotations?.[RefNameAnnotation];
-    const taken = index.manifests.filter((d) => doomed.includes(named(d) ?? '\0'));
+    const taken = index.manifests.filter((d) => { const n = named(d); return n !== undefined && seen.get(n) === d.digest; });
     const manifests = index.manifests.filter((d) => !taken.includes(d));
     // The entry (a manifest, or the index a platform's manifest came from) stays, unnamed.
     const entry = taken[0];

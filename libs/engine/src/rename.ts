@@ -18,7 +18,9 @@ import { listRecords, readRecord, saveRecord, validateName, withContainerLock, t
  */
 export async function renameContainer(env: EngineEnv, id: string, newName: string): Promise<ContainerRecord> {
   validateName(newName);
-  return withFileLock(paths.namesLock(env), () => withContainerLock(env, id, async () => {
+  // The container's lock first, the names lock inside it: the names lock (which every create --name
+  // needs) is then never held while waiting for a container lock a long cp or export may hold.
+  return withContainerLock(env, id, () => withFileLock(paths.namesLock(env), async () => {
     const rec = readRecord(env, id);
     if (!rec) throw noSuchContainer(id);
     // podman: renaming to the name it already has is no change, and no error.

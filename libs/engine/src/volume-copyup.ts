@@ -4,7 +4,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { log } from '@berth/cli-kit';
-import { at, CopyPathError, O_DIR, O_FILE, RootDir } from './cp-path.ts';
+import { at, CopyPathError, O_DIR, openRegularFile, RootDir } from './cp-path.ts';
 import { EngineError } from './errors.ts';
 import { removeTreeNoFollow } from './volume-store.ts';
 
@@ -125,9 +125,10 @@ function copyEntry(dirFd: number, name: string, dest: string, links: Map<string,
     const key = `${st.dev}:${st.ino}`;
     const first = st.nlink > 1 ? links.get(key) : undefined;
     if (first) { linkSync(first, dest); return; }
-    const fd = openSync(at(dirFd, name), O_FILE);
+    const opened = openRegularFile(at(dirFd, name));
+    if (!opened) throw new Error(`${name} changed into a non-file while being copied`);
+    const { fd } = opened;
     try {
-      if (!fstatSync(fd).isFile()) throw new Error(`${name} changed into a non-file while being copied`);
       // The descriptor's magic link: the file opened with O_NOFOLLOW, whatever its name points to now.
       copyFileSync(`/proc/self/fd/${fd}`, dest, constants.COPYFILE_EXCL);
     } finally {

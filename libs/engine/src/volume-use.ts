@@ -53,11 +53,7 @@ export function planVolumes(env: EngineEnv, requests: readonly VolumeMountReques
 /** Make the volumes that do not exist yet; the function returned removes those again (a failed create leaves none). */
 export async function ensureVolumes(env: EngineEnv, plan: VolumePlan, containerId: string): Promise<() => Promise<void>> {
   const made: string[] = [];
-  for (const v of plan.volumes) {
-    const { created } = await ensureVolume(env, v.name, v.anonymous);
-    if (created) made.push(v.name);
-  }
-  return async () => {
+  const undo = async (): Promise<void> => {
     if (made.length === 0) return;
     await withVolumeLock(env, async () => {
       for (const name of made) {
@@ -67,6 +63,17 @@ export async function ensureVolumes(env: EngineEnv, plan: VolumePlan, containerI
       }
     });
   };
+  try {
+    for (const v of plan.volumes) {
+      const { created } = await ensureVolume(env, v.name, v.anonymous);
+      if (created) made.push(v.name);
+    }
+  } catch (err) {
+    // One volume failed: the ones made before it go again.
+    await undo();
+    throw err;
+  }
+  return undo;
 }
 
 /**

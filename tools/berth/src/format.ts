@@ -38,6 +38,32 @@ export function table(header: string[], rows: string[][]): string {
   return all.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 2))).join('').trimEnd()).join('\n') + '\n';
 }
 
+/**
+ * podman's tabwriter for its newer tables (stats, volume ls, network ls):
+ * every column at least 12 wide, two spaces after its longest cell, the
+ * last column unpadded. `table` above is the older, tighter one (ps, images).
+ */
+export function tabwriter(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(12, ...rows.map((r) => (r[i] ?? '').length + 2)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('').trimEnd()).join('\n') + '\n';
+}
+
+/** podman's prune prompt: QUESTION on stderr, yes only for y or yes on stdin (an empty or closed stdin is no). */
+export async function confirm(question: string): Promise<boolean> {
+  const { createInterface } = await import('node:readline');
+  process.stderr.write(question);
+  const rl = createInterface({ input: process.stdin });
+  try {
+    const line = await new Promise<string>((resolve) => {
+      rl.once('line', resolve);
+      rl.once('close', () => resolve(''));
+    });
+    return /^y(es)?$/i.test(line.trim());
+  } finally {
+    rl.close();
+  }
+}
+
 export function truncate(s: string, n: number): string {
   return s.length > n ? s.slice(0, n - 3) + '...' : s;
 }

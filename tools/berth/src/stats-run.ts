@@ -6,7 +6,7 @@ import { detectCgroupMode } from '@berth/cgroups';
 import {
   EngineError, findRecord, isRootlessCaller, isRunning, listRecords, noSuchContainer, observedStatus, type ContainerRecord,
 } from '@berth/engine';
-import { isTemplate, renderTemplate } from './format.ts';
+import { isTemplate, renderTemplate, tabwriter } from './format.ts';
 import {
   bytesSizeGo, checkOwnCgroup, goDuration, humanSizeGo, percent, sampleContainer, zeroStats, type ContainerStats,
 } from './stats-sample.ts';
@@ -62,12 +62,6 @@ function jsonDoc(s: ContainerStats, noTrunc: boolean): Record<string, string> {
     mem_usage: f.MemUsage as string, mem_percent: f.MemPerc as string, net_io: f.NetIO as string, block_io: f.BlockIO as string,
     pids: f.PIDS as string,
   };
-}
-
-/** podman's tabwriter (minwidth 12, padding 2): every cell but the last padded to its column. */
-function tabwriter(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(12, ...rows.map((r) => (r[i] ?? '').length + 2)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('').trimEnd()).join('\n') + '\n';
 }
 
 export async function runStats(cmd: StatsCommand): Promise<number | undefined> {

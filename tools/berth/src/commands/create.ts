@@ -29,9 +29,16 @@ export function isSlirpNetwork(network: string | undefined): network is string {
  * ns:PATH stay the bundle's.
  */
 export function isPodNetwork(network: string | undefined): network is string {
-  if (network === undefined || network === 'none' || network === 'host') return false;
+  if (network === undefined || OTHER_MODES.has(network)) return false;
   return isSlirpNetwork(network) || /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(network);
 }
+
+/**
+ * podman's network modes that are not a pod's (none, host; and those berth
+ * does not have, which berth-bundle refuses by name). No network may be
+ * called one of them (@berth/cni's NETWORK_MODES, checked by network create).
+ */
+const OTHER_MODES = new Set(['none', 'host', 'private', 'pasta', 'container', 'ns', 'default']);
 
 /** The flags `create` and `run` share: podman's, passed on to the bundle stage. */
 export abstract class ContainerCreateCommand extends EngineCommand {
@@ -175,8 +182,8 @@ export abstract class ContainerCreateCommand extends EngineCommand {
         : `berth --root ${shq(R)} volume create   # an anonymous volume for ${v.destination}: a 64-hex name (ANON below)`);
     }
     if (this.pod) lines.push(`berth-pod inspect ${shq(this.pod)} > pod.json                 # the pod's namespace files`);
-    else if (ownNetwork && this.env.rootless) lines.push(`berth-pod create --name ${shq(id)}-net --share net --network ${shq(this.network ?? 'slirp4netns')} ${this.publish.map((p) => `--publish ${shq(p)}`).join(' ')} > pod.json   # catatonit holds a user+net namespace; slirp4netns gives it tap0 (10.0.2.100/24) and forwards the ports (add_hostfwd)`);
-    else if (ownNetwork) lines.push(`berth-pod create --name ${shq(id)}-net --share net${this.network ? ` --network ${shq(this.network)}` : ''} ${this.publish.map((p) => `--publish ${shq(p)}`).join(' ')} > pod.json   # a network namespace attached to the CNI network (an address from its subnet), the ports forwarded`);
+    else if (ownNetwork && this.env.rootless) lines.push(`berth-pod create --share net --network ${shq(this.network ?? 'slirp4netns')} ${this.publish.map((p) => `--publish ${shq(p)}`).join(' ')} > pod.json   # catatonit holds a user+net namespace; slirp4netns gives it tap0 (10.0.2.100/24) and forwards the ports (add_hostfwd)`);
+    else if (ownNetwork) lines.push(`berth-pod create --share net${this.network ? ` --network ${shq(this.network)}` : ''} ${this.publish.map((p) => `--publish ${shq(p)}`).join(' ')} > pod.json   # a network namespace attached to the CNI network (an address from its subnet), the ports forwarded`);
     lines.push(`berth-bundle --root ${shq(R)} --name ${shq(id)} --bundle-dir ${shq(bundle)} ${flags.map(shq).join(' ')}${flags.length ? ' ' : ''}rootfs.json${cmd.length ? ' -- ' + cmd.map(shq).join(' ') : ''}   # config.json + mounted rootfs`);
     if (this.verb === 'create') {
       lines.push('# (create stops here; `berth start` runs the two steps below)');

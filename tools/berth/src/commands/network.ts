@@ -1,8 +1,7 @@
-import { createInterface } from 'node:readline';
 import { Command, Option, log } from '@berth/cli-kit';
 import { EngineError, isRunning, listRecords, type ContainerRecord } from '@berth/engine';
 import { EngineCommand, lifecycle, shq } from '../base.ts';
-import { isTemplate, renderTemplate } from '../format.ts';
+import { confirm, isTemplate, renderTemplate, tabwriter } from '../format.ts';
 
 /**
  * `berth network ...`: podman's networks with its CNI backend
@@ -31,12 +30,6 @@ function templateView(n: NetworkInfo, noTrunc = true): Record<string, unknown> {
     Subnets: n.subnets ?? [], IPv6Enabled: n.ipv6_enabled, Internal: n.internal, DNSEnabled: n.dns_enabled,
     Labels: n.labels ?? {}, Options: n.options ?? {}, IPAMOptions: n.ipam_options,
   };
-}
-
-/** podman's tabwriter for these tables: columns at least 12 wide, two spaces after the longest cell. */
-function columns(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(12, ...rows.map((r) => (r[i] ?? '').length + 2)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('').trimEnd()).join('\n') + '\n';
 }
 
 function parseKeyValues(values: readonly string[], flag: string): Record<string, string> {
@@ -214,7 +207,7 @@ export class NetworkLsCommand extends EngineCommand {
     }
     const rows = nets.map((n) => [this.noTrunc ? n.info.id : n.info.id.slice(0, 12), n.info.name, n.info.driver]);
     const table = this.noHeading ? rows : [['NETWORK ID', 'NAME', 'DRIVER'], ...rows];
-    if (table.length > 0) this.out(columns(table));
+    if (table.length > 0) this.out(tabwriter(table));
     return undefined;
   }
 }
@@ -368,20 +361,5 @@ export class NetworkPruneCommand extends EngineCommand {
       this.out(n.info.name);
     }
     return undefined;
-  }
-}
-
-/** One line from stdin: y or yes (any case) is yes; anything else, or end of input, is no. */
-async function confirm(question: string): Promise<boolean> {
-  process.stderr.write(question);
-  const rl = createInterface({ input: process.stdin });
-  try {
-    const line = await new Promise<string>((resolve) => {
-      rl.once('line', resolve);
-      rl.once('close', () => resolve(''));
-    });
-    return /^y(es)?$/i.test(line.trim());
-  } finally {
-    rl.close();
   }
 }

@@ -1,11 +1,10 @@
-import { createInterface } from 'node:readline';
 import { Command, Option } from '@berth/cli-kit';
 import {
   createVolume, EngineError, isRunning, listRecords, listVolumes, noSuchVolume, readVolume, removeVolume, volumePaths, volumeUsers,
   type EngineEnv, type VolumeRecord,
 } from '@berth/engine';
 import { EngineCommand, lifecycle, shq } from '../base.ts';
-import { isTemplate, renderTemplate } from '../format.ts';
+import { confirm, isTemplate, renderTemplate, tabwriter } from '../format.ts';
 
 /**
  * `berth volume ...`: podman's named volumes (podman-volume(1)). A volume is
@@ -83,12 +82,6 @@ function volumesInUse(env: EngineEnv): Set<string> {
   return used;
 }
 
-/** podman's tabwriter for these tables: columns at least 12 wide, two spaces after the longest cell. */
-function columns(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(12, ...rows.map((r) => (r[i] ?? '').length + 2)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('').trimEnd()).join('\n') + '\n';
-}
-
 const HEADERS: Record<string, string> = {
   name: 'VOLUME NAME', driver: 'DRIVER', mountpoint: 'MOUNTPOINT', scope: 'SCOPE', labels: 'LABELS', createdat: 'CREATED AT',
   options: 'OPTIONS', mountcount: 'MOUNT COUNT', needscopyup: 'NEEDS COPY UP', needschown: 'NEEDS CHOWN', anonymous: 'ANONYMOUS',
@@ -152,14 +145,14 @@ export class VolumeLsCommand extends EngineCommand {
         lines.unshift(header.replace(/\\t/g, '\t').replace(/\\n/g, '\n'));
       }
       if (lines.length === 0) return undefined;
-      if (lines.some((l) => l.includes('\t'))) this.out(columns(lines.map((l) => l.split('\t'))));
+      if (lines.some((l) => l.includes('\t'))) this.out(tabwriter(lines.map((l) => l.split('\t'))));
       else this.out(lines.join('\n'));
       return undefined;
     }
     // podman prints nothing at all, not even the header, when there is no volume.
     if (vols.length === 0) return undefined;
     const rows = vols.map((v) => [v.driver, v.name]);
-    this.out(columns(this.noHeading ? rows : [['DRIVER', 'VOLUME NAME'], ...rows]));
+    this.out(tabwriter(this.noHeading ? rows : [['DRIVER', 'VOLUME NAME'], ...rows]));
     return undefined;
   }
 }
@@ -282,21 +275,6 @@ export class VolumePruneCommand extends EngineCommand {
     }
     if (failure !== undefined) throw failure;
     return undefined;
-  }
-}
-
-/** One line from stdin: y or yes (any case) is yes; anything else, or end of input, is no. */
-async function confirm(question: string): Promise<boolean> {
-  process.stderr.write(question);
-  const rl = createInterface({ input: process.stdin });
-  try {
-    const line = await new Promise<string>((resolve) => {
-      rl.once('line', resolve);
-      rl.once('close', () => resolve(''));
-    });
-    return /^y(es)?$/i.test(line.trim());
-  } finally {
-    rl.close();
   }
 }
 
