@@ -33,24 +33,45 @@ export async function withContainerRoot<T>(env: EngineEnv, rec: ContainerRecord,
   const rootlessMounts = readSpec(rec.bundle).annotations?.[ROOTFS_MOUNTS_ANNOTATION];
   if (rootlessMounts !== undefined) return withRootlessRoot(env, rec, rootlessMounts, fn);
   if (isRunning(rec) && rec.state.pid !== undefined) return fn(`/proc/${rec.state.pid}/root`);
+  return withMountedRootfs(env, rec, 'cp', (now) => (now.state.pid !== undefined ? fn(`/proc/${now.state.pid}/root`) : undefined), fn);
+}
+
+/**
+ * A container's overlay at BUNDLE/rootfs for `fn`, under the container's
+ * lock (the one start takes, so a start cannot mount the same upper
+ * directory a second time meanwhile): as create left it mounted, or, after
+ * a reboot or a wiped /run, mounted from its snapshot for `fn` and
+ * unmounted afterwards, so the mount table is left as it was found. A
+ * container found running once the lock is held goes to `running` instead
+ * (undefined from it: use the mounted overlay if it is there). `what`
+ * names the caller in --debug marks.
+ */
+export async function withMountedRootfs<T>(
+  env: EngineEnv, rec: ContainerRecord, what: string,
+  running: (now: ContainerRecord) => Promise<T> | undefined, fn: (root: string) => Promise<T>,
+): Promise<T> {
   return withContainerLock(env, rec.id, async () => {
     // Read again under the lock: a start may have won the race since.
     const now = readRecord(env, rec.id) ?? rec;
-    if (isRunning(now) && now.state.pid !== undefined) return fn(`/proc/${now.state.pid}/root`);
     const { isMountPoint, mountAll, unmountAll, Snapshotter } = await import('@berth/snapshots');
     const target = join(now.bundle, 'rootfs');
+    if (isRunning(now)) {
+      const answer = running(now);
+      if (answer !== undefined) return answer;
+    }
     if (await isMountPoint(target)) return fn(target);
+    if (isRunning(now)) throw new EngineError('E_STATE', `container ${now.name} started while berth ${what} was getting ready, and its rootfs is not mounted at ${target}; run it again`);
     const snapshotter = new Snapshotter(env.dataRoot);
     if (!(await snapshotter.exists(now.snapshot))) {
       throw new EngineError('E_NO_SNAPSHOT', `container ${now.name}: its rootfs snapshot "${now.snapshot}" is missing from ${snapshotter.root}`);
     }
     await mountAll(await snapshotter.mounts(now.snapshot), target);
-    mark('rootfs mounted for cp');
+    mark(`rootfs mounted for ${what}`);
     try {
       return await fn(target);
     } finally {
       await unmountAll(target);
-      mark('rootfs unmounted after cp');
+      mark(`rootfs unmounted after ${what}`);
     }
   });
 }

@@ -1,10 +1,11 @@
 import { join } from 'node:path';
 import { treeTar } from '@berth/archive';
-import { isMountPoint, mountAll, Snapshotter, unmountAll } from '@berth/snapshots';
+import { isMountPoint } from '@berth/snapshots';
 import { EngineError } from './errors.ts';
 import type { EngineEnv } from './paths.ts';
 import { mark } from './proc.ts';
-import { readRecord, withContainerLock, type ContainerRecord } from './records.ts';
+import type { ContainerRecord } from './records.ts';
+import { withMountedRootfs } from './cp-rootfs.ts';
 import { ROOTFS_MOUNTS_ANNOTATION } from './rootless.ts';
 import { isRunning, readSpec } from './status.ts';
 
@@ -42,24 +43,8 @@ export async function exportContainer(env: EngineEnv, rec: ContainerRecord, writ
     }
     return send(target);
   }
-  return withContainerLock(env, rec.id, async () => {
-    // Read again under the lock: a start may have won the race since.
-    const now = readRecord(env, rec.id) ?? rec;
-    if (await isMountPoint(target)) return send(target);
-    if (isRunning(now)) throw new EngineError('E_EXPORT', `container ${now.name} started while berth export was getting ready, and its rootfs is not mounted at ${target}; run it again`);
-    const snapshotter = new Snapshotter(env.dataRoot);
-    if (!(await snapshotter.exists(now.snapshot))) {
-      throw new EngineError('E_NO_SNAPSHOT', `container ${now.name}: its rootfs snapshot "${now.snapshot}" is missing from ${snapshotter.root}`);
-    }
-    await mountAll(await snapshotter.mounts(now.snapshot), target);
-    mark('rootfs mounted for export');
-    try {
-      return await send(target);
-    } finally {
-      await unmountAll(target);
-      mark('rootfs unmounted after export');
-    }
-  });
+  // Stopped: the overlay as create left it, or mounted for the walk (cp-rootfs.ts, as `berth cp` does).
+  return withMountedRootfs(env, rec, 'export', () => undefined, send);
 }
 
 /**
