@@ -74,3 +74,35 @@ export const lifecycle = () => import('@berth/engine/lifecycle');
 export function shq(s: string): string {
   return /^[A-Za-z0-9_./:=@%+,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
+
+/**
+ * podman's way with several targets: each in turn, going on after one
+ * fails; an earlier failure is printed when a later one replaces it, and
+ * the last is returned for the command to report (undefined: none failed).
+ */
+export async function eachTarget<T>(targets: Iterable<T>, fn: (target: T) => Promise<void>): Promise<unknown> {
+  let failure: unknown;
+  for (const t of targets) {
+    try {
+      await fn(t);
+    } catch (err) {
+      if (failure !== undefined) process.stderr.write(`Error: ${(failure as Error).message}\n`);
+      failure = err;
+    }
+  }
+  return failure;
+}
+
+/**
+ * The exit of podman's `volume rm` and `network rm`: 1 when the last failure
+ * was a missing object, 2 when it was one in use (printed here, since berth's
+ * error reporting turns 1 and 2 into 125); any other failure is thrown.
+ */
+export function removalExit(failure: unknown, codes: { missing: string; inUse: string }): number | undefined {
+  if (failure === undefined) return undefined;
+  const code = (failure as { code?: string }).code;
+  const exit = code === codes.missing ? 1 : code === codes.inUse ? 2 : undefined;
+  if (exit === undefined) throw failure;
+  process.stderr.write(`Error: ${(failure as Error).message}\n`);
+  return exit;
+}

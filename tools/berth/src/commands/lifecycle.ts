@@ -3,7 +3,7 @@ import {
   EngineError, findRecord, isRunning, mustFindRecord, noSuchContainer, paths,
      listRecords, signalNumber, type StorageRequest,
 } from '@berth/engine';
-import { EngineCommand, lifecycle, shq } from '../base.ts';
+import { EngineCommand, eachTarget, lifecycle, shq } from '../base.ts';
 
 /** Verbs over one or more containers by name, id or id prefix; podman prints each as typed. */
 abstract class ContainersCommand extends EngineCommand {
@@ -18,16 +18,10 @@ abstract class ContainersCommand extends EngineCommand {
 
   /** Run `fn` for each target; like podman, go on after a failure and exit with the last error. */
   async each(fn: (nameOrId: string) => Promise<void>): Promise<number | undefined> {
-    let failure: unknown;
-    for (const t of this.targets()) {
-      try {
-        await fn(t);
-        this.out(t);
-      } catch (err) {
-        if (failure !== undefined) process.stderr.write(`Error: ${(failure as Error).message}\n`);
-        failure = err;
-      }
-    }
+    const failure = await eachTarget(this.targets(), async (t) => {
+      await fn(t);
+      this.out(t);
+    });
     if (failure !== undefined) throw failure;
     return undefined;
   }

@@ -1,6 +1,6 @@
 import { Command, Option, log } from '@berth/cli-kit';
 import { EngineError, isRunning, listRecords, type ContainerRecord } from '@berth/engine';
-import { EngineCommand, lifecycle, shq } from '../base.ts';
+import { EngineCommand, eachTarget, lifecycle, removalExit, shq } from '../base.ts';
 import { confirm, isTemplate, renderTemplate, tabwriter } from '../format.ts';
 
 /**
@@ -268,22 +268,12 @@ export class NetworkRmCommand extends EngineCommand {
     if (this.env.rootless) throw new EngineError('E_ROOTLESS', `network rm: ${ROOTLESS_REFUSAL}`);
     const timeout = this.time === undefined ? undefined : Number(this.time);
     if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 0)) throw new EngineError('E_USAGE', `-t ${this.time}: not a number of seconds`);
-    let failure: unknown;
-    for (const name of this.names) {
-      try {
-        await this.removeOne(name, timeout);
-        this.out(name);
-      } catch (err) {
-        if (failure !== undefined) process.stderr.write(`Error: ${(failure as Error).message}\n`);
-        failure = err;
-      }
-    }
-    if (failure === undefined) return undefined;
+    const failure = await eachTarget(this.names, async (name) => {
+      await this.removeOne(name, timeout);
+      this.out(name);
+    });
     // podman's exit codes: 1 no such network, 2 in use.
-    const code = (failure as EngineError).code === 'E_NO_NETWORK' ? 1 : (failure as EngineError).code === 'E_NETWORK_IN_USE' ? 2 : undefined;
-    if (code === undefined) throw failure;
-    process.stderr.write(`Error: ${(failure as Error).message}\n`);
-    return code;
+    return removalExit(failure, { missing: 'E_NO_NETWORK', inUse: 'E_NETWORK_IN_USE' });
   }
 
   private async removeOne(name: string, timeout: number | undefined): Promise<void> {

@@ -3,7 +3,7 @@ import { Command, Option } from '@berth/cli-kit';
 import {
   EngineError, findRecord, listRecords, mustFindRecord, observedStatus, pauseContainer, unpauseContainer, type ContainerRecord,
 } from '@berth/engine';
-import { EngineCommand, shq } from '../base.ts';
+import { EngineCommand, eachTarget, shq } from '../base.ts';
 
 /**
  * `berth pause` and `berth unpause` (podman-pause(1), podman-unpause(1)):
@@ -65,17 +65,11 @@ abstract class FreezeCommand extends EngineCommand {
   }
 
   async perform(): Promise<number | undefined> {
-    let failure: unknown;
-    for (const t of this.targets()) {
-      try {
-        const rec: ContainerRecord = mustFindRecord(this.env, t.nameOrId);
-        await this.act(rec.id);
-        this.out(t.shown);
-      } catch (err) {
-        if (failure !== undefined) process.stderr.write(`Error: ${(failure as Error).message}\n`);
-        failure = err;
-      }
-    }
+    const failure = await eachTarget(this.targets(), async (t) => {
+      const rec: ContainerRecord = mustFindRecord(this.env, t.nameOrId);
+      await this.act(rec.id);
+      this.out(t.shown);
+    });
     if (failure !== undefined) throw failure;
     return undefined;
   }

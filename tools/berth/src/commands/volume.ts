@@ -3,7 +3,7 @@ import {
   createVolume, EngineError, isRunning, listRecords, listVolumes, noSuchVolume, readVolume, removeVolume, volumePaths, volumeUsers,
   type EngineEnv, type VolumeRecord,
 } from '@berth/engine';
-import { EngineCommand, lifecycle, shq } from '../base.ts';
+import { EngineCommand, eachTarget, lifecycle, removalExit, shq } from '../base.ts';
 import { confirm, isTemplate, renderTemplate, tabwriter } from '../format.ts';
 
 /**
@@ -212,24 +212,13 @@ export class VolumeRmCommand extends EngineCommand {
     if (this.all === (this.names.length > 0)) throw new EngineError('E_USAGE', 'choose either one or more volumes or all');
     const timeout = this.time === undefined ? undefined : Number(this.time);
     if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 0)) throw new EngineError('E_USAGE', `-t ${this.time}: not a number of seconds`);
-    let failure: unknown;
-    for (const name of this.all ? listVolumes(this.env).map((v) => v.name) : this.names) {
-      try {
-        if (!readVolume(this.env, name)) throw noSuchVolume(name);
-        if (this.force) await this.removeUsers(name, timeout);
-        await removeVolume(this.env, name);
-        this.out(name);
-      } catch (err) {
-        if (failure !== undefined) process.stderr.write(`Error: ${(failure as Error).message}\n`);
-        failure = err;
-      }
-    }
-    if (failure === undefined) return undefined;
-    // podman's exit codes: 1 no such volume, 2 in use (berth's error reporting keeps 1 and 2 for the stages' own meaning, so they are returned here).
-    const code = (failure as EngineError).code === 'E_NO_VOLUME' ? 1 : (failure as EngineError).code === 'E_VOLUME_IN_USE' ? 2 : undefined;
-    if (code === undefined) throw failure;
-    process.stderr.write(`Error: ${(failure as Error).message}\n`);
-    return code;
+    const failure = await eachTarget(this.all ? listVolumes(this.env).map((v) => v.name) : this.names, async (name) => {
+      if (!readVolume(this.env, name)) throw noSuchVolume(name);
+      if (this.force) await this.removeUsers(name, timeout);
+      await removeVolume(this.env, name);
+      this.out(name);
+    });
+    return removalExit(failure, { missing: 'E_NO_VOLUME', inUse: 'E_VOLUME_IN_USE' });
   }
 
   private async removeUsers(name: string, timeout: number | undefined): Promise<void> {
@@ -261,18 +250,15 @@ export class VolumePruneCommand extends EngineCommand {
       process.stderr.write(unused.map((v) => `${v.name}\n`).join(''));
       if (!(await confirm('Are you sure you want to continue? [y/N] '))) return undefined;
     }
-    let failure: unknown;
-    for (const v of unused) {
+    const failure = await eachTarget(unused, async (v) => {
       try {
         // Checked again under the lock: a container made since the list keeps its volume.
         await removeVolume(this.env, v.name);
         this.out(v.name);
       } catch (err) {
-        if ((err as EngineError).code === 'E_VOLUME_IN_USE' || (err as EngineError).code === 'E_NO_VOLUME') continue;
-        if (failure !== undefined) process.stderr.write(`Error: ${(failure as Error).message}\n`);
-        failure = err;
+        if ((err as EngineError).code !== 'E_VOLUME_IN_USE' && (err as EngineError).code !== 'E_NO_VOLUME') throw err;
       }
-    }
+    });
     if (failure !== undefined) throw failure;
     return undefined;
   }
