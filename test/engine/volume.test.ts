@@ -281,7 +281,18 @@ describe('berth volume: podman\'s commands and output', () => {
     expect(berth.run('volume', 'exists', 'keepme').code).toBe(0);
     expect(berth.run('volume', 'exists', 'drop1').code).toBe(1);
     berth.ok('rm', 'keeper');
+    // What a berth killed mid-create or mid-rm left (a .new-* stage, a .trash-* with a link to the
+    // host in it) goes with the next prune, links unlinked and not followed; it is never listed.
+    const vols = join(berth.root, 'volumes');
+    mkdirSync(join(vols, '.new-abc123', '_data'), { recursive: true });
+    mkdirSync(join(vols, '.trash-99999999-0a0b0c0d', '_data'), { recursive: true });
+    const victim = join(berth.dir.path, 'prune-victim');
+    mkdirSync(victim);
+    writeFileSync(join(victim, 'keep'), 'host\n');
+    symlinkSync(victim, join(vols, '.trash-99999999-0a0b0c0d', '_data', 'host'));
     expect(berth.ok('volume', 'prune', '-f')).toBe('keepme\n');
+    expect(readdirSync(vols).filter((n) => n.startsWith('.new-') || n.startsWith('.trash-'))).toEqual([]);
+    expect(readFileSync(join(victim, 'keep'), 'utf8')).toBe('host\n');
   });
 
   it('a symlink to / (and to host files) planted in a volume: no copy-up through it, rm unlinks it and touches nothing on the host', () => {

@@ -15,6 +15,6 @@ export { isRootlessCaller, rootlessEnv, makePrivateRoots, checkRootlessRuntime, 
 export { pauseContainer, unpauseContainer } from './pause.ts';
 export { renameContainer } from './rename.ts';
 export {
-  createVolume, listVolumes, readVolume, removeVolume, volumeUsers, validateVolumeName, noSuchVolume, volumePaths, type VolumeRecord,
+  createVolume, listVolumes, readVolume, removeVolume, reclaimVolumeLeftovers, volumeUsers, validateVolumeName, noSuchVolume, volumePaths, type VolumeRecord,
 } from './volume-store.ts';
 export { splitMountFlags, type ContainerMount, type SplitMountFlags, type VolumeMountRequest } from './volume-mounts.ts';

@@ -224,6 +224,25 @@ export async function removeVolumeLocked(env: EngineEnv, name: string): Promise<
   else removeTreeNoFollow(trash);
 }
 
+/**
+ * What a berth killed mid-way left in the volumes directory: a `.new-*`
+ * stage of a volume being made, or a `.trash-*` one being removed. Both
+ * exist only while their maker holds the volume lock, so with the lock held
+ * any that is there belongs to a process that is gone. `volume prune` clears
+ * them; they are removed as a volume is, never followed into.
+ */
+export async function reclaimVolumeLeftovers(env: EngineEnv): Promise<string[]> {
+  return withVolumeLock(env, async () => {
+    const root = volumePaths.root(env);
+    const left = readdirSync(root).filter((n) => n.startsWith('.new-') || n.startsWith('.trash-'));
+    for (const n of left) {
+      if (env.rootless && isRootlessCaller()) await removeInUserNamespace(env, join(root, n));
+      else removeTreeNoFollow(join(root, n));
+    }
+    return left;
+  });
+}
+
 /** `volume rm` of one volume: refused while a container uses it (exit 2, podman's), unless the caller removed them. */
 export async function removeVolume(env: EngineEnv, name: string): Promise<void> {
   await withVolumeLock(env, async () => {

@@ -1,6 +1,6 @@
-import { Command, Option } from '@berth/cli-kit';
+import { Command, Option, log } from '@berth/cli-kit';
 import {
-  createVolume, EngineError, isRunning, listRecords, listVolumes, noSuchVolume, readVolume, removeVolume, volumePaths, volumeUsers,
+  createVolume, EngineError, isRunning, listRecords, listVolumes, noSuchVolume, readVolume, reclaimVolumeLeftovers, removeVolume, volumePaths, volumeUsers,
   type EngineEnv, type VolumeRecord,
 } from '@berth/engine';
 import { EngineCommand, eachTarget, lifecycle, removalExit, shq } from '../base.ts';
@@ -250,6 +250,8 @@ export class VolumePruneCommand extends EngineCommand {
       process.stderr.write(unused.map((v) => `${v.name}\n`).join(''));
       if (!(await confirm('Are you sure you want to continue? [y/N] '))) return undefined;
     }
+    // What a killed berth left half-made or half-removed goes too (printed nowhere: it was never a volume).
+    for (const n of await reclaimVolumeLeftovers(this.env)) log.debug(`volume prune: removed the leftover ${n}`);
     const failure = await eachTarget(unused, async (v) => {
       try {
         // Checked again under the lock: a container made since the list keeps its volume.
