@@ -275,6 +275,11 @@ describe('berth network (root, CNI bridge networks)', () => {
     const port = await freePort();
     berth.ok('run', '-d', '--name', 'pub', '--network', web.name, '-p', `${port}:8080`, image, 'httpd', '-f', '-p', '8080', '-h', '/etc');
     expect(inSubnet(addressOf('pub'), web.subnets![0]!.subnet)).toBe(true);
+    // berth inspect shows what the container sees: podman's NetworkSettings, where scripts read the address.
+    const settings = (JSON.parse(berth.ok('inspect', 'pub')) as Array<{ NetworkSettings: Record<string, unknown> & { Networks: Record<string, Record<string, unknown>> } }>)[0]!.NetworkSettings;
+    expect(settings).toMatchObject({ IPAddress: addressOf('pub'), Gateway: web.subnets![0]!.gateway, IPPrefixLen: Number(web.subnets![0]!.subnet.split('/')[1]), Ports: { '8080/tcp': [{ HostIp: '', HostPort: String(port) }] } });
+    expect(settings.Networks[web.name]).toMatchObject({ IPAddress: addressOf('pub'), NetworkID: web.name });
+    expect(berth.ok('inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'srv').trim()).toBe(srv);
     const res = await until('the published port', async () => { try { return await httpGet(`http://127.0.0.1:${port}/hostname`); } catch { return undefined; } });
     expect(res.body.trim()).toBe(berth.ok('exec', 'pub', 'cat', '/etc/hostname').trim());
     // A network that does not exist is refused before anything, the pull of a missing image included.

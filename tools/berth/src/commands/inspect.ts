@@ -29,6 +29,43 @@ export function inspectContainer(env: EngineEnv, r: ContainerRecord): Record<str
   };
 }
 
+/** podman's NetworkSettings with nothing attached (--network none or host, or a pod that is gone). */
+const NO_NETWORK = {
+  EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
+  MacAddress: '', Bridge: '', SandboxID: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,
+  Ports: {} as Record<string, Array<{ HostIp: string; HostPort: string }>>, SandboxKey: '',
+};
+
+/**
+ * podman's NetworkSettings, from the pod whose network namespace the
+ * container is in (its own one-container pod for -p/--network NAME, or the
+ * pod it joined): the address the CNI ADD gave it, the gateway, the
+ * published ports, the namespace file as SandboxKey, and one entry under
+ * Networks for the CNI network, where scripts read
+ * `{{.NetworkSettings.IPAddress}}`. The prefix length is the network's subnet's.
+ */
+export async function networkSettings(env: EngineEnv, r: ContainerRecord): Promise<typeof NO_NETWORK & { Networks?: Record<string, unknown> }> {
+  if (!r.pod) return NO_NETWORK;
+  const lib = await import('@berth/pod');
+  let pod: Awaited<ReturnType<typeof lib.inspectPod>>;
+  try {
+    pod = await lib.inspectPod(r.pod.id, { runRoot: env.runRoot });
+  } catch {
+    return NO_NETWORK;
+  }
+  const Ports: typeof NO_NETWORK.Ports = {};
+  for (const p of pod.ports) (Ports[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIP, HostPort: String(p.hostPort) });
+  const subnet = pod.networkName === undefined ? undefined : lib.findStoredNetwork(pod.networkName)?.info.subnets?.[0]?.subnet;
+  const endpoint = {
+    EndpointID: '', Gateway: pod.gateway ?? '', IPAddress: pod.ip ?? '', IPPrefixLen: subnet === undefined ? 0 : Number(subnet.split('/')[1]),
+    IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: '',
+  };
+  return {
+    ...NO_NETWORK, ...endpoint, Ports, SandboxKey: pod.namespaces.network ?? '',
+    ...(pod.networkName !== undefined ? { Networks: { [pod.networkName]: { ...endpoint, NetworkID: pod.networkName, DriverOpts: null, IPAMConfig: null, Links: null } } } : {}),
+  };
+}
+
 export function inspectImage(img: ImageSummary): Record<string, unknown> {
   return {
     Id: img.id, Digest: img.manifest.digest, RepoTags: img.names, Created: img.created, Size: img.size, Labels: img.labels,
@@ -53,7 +90,7 @@ skopeo inspect oci:ROOT/images:REF                                           # a
     const wantImage = this.path[0] === 'image' || this.type === 'image';
     for (const n of this.names) {
       const rec = this.type === 'image' || this.path[0] === 'image' ? undefined : findRecord(this.env, n);
-      if (rec) { out.push(inspectContainer(this.env, rec)); continue; }
+      if (rec) { out.push({ ...inspectContainer(this.env, rec), NetworkSettings: await networkSettings(this.env, rec) }); continue; }
       const img = this.type === 'container' ? undefined : await findImage(this.env, n);
       if (img) { out.push(inspectImage(img)); continue; }
       this.print(out);
