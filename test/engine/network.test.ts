@@ -280,6 +280,10 @@ describe('berth network (root, CNI bridge networks)', () => {
     expect(settings).toMatchObject({ IPAddress: addressOf('pub'), Gateway: web.subnets![0]!.gateway, IPPrefixLen: Number(web.subnets![0]!.subnet.split('/')[1]), Ports: { '8080/tcp': [{ HostIp: '', HostPort: String(port) }] } });
     expect(settings.Networks[web.name]).toMatchObject({ IPAddress: addressOf('pub'), NetworkID: web.name });
     expect(berth.ok('inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'srv').trim()).toBe(srv);
+    // ps --filter network= by name or id: the containers attached to that network, and no other.
+    expect(berth.ok('ps', '--filter', `network=${web.name}`, '--format', '{{.Names}}').trim().split('\n').sort()).toEqual(['pub', 'srv']);
+    expect(berth.ok('ps', '--filter', `network=${web.id.slice(0, 12)}`, '--format', '{{.Names}}').trim().split('\n').sort()).toEqual(['pub', 'srv']);
+    expect(berth.ok('ps', '--filter', `network=${internal.name}`, '--format', '{{.Names}}').trim()).toBe('isrv');
     const res = await until('the published port', async () => { try { return await httpGet(`http://127.0.0.1:${port}/hostname`); } catch { return undefined; } });
     expect(res.body.trim()).toBe(berth.ok('exec', 'pub', 'cat', '/etc/hostname').trim());
     // A network that does not exist is refused before anything, the pull of a missing image included.

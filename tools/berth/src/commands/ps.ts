@@ -12,8 +12,8 @@ export function statusText(env: EngineEnv, rec: ContainerRecord): string {
   return `Exited (${s.exitCode ?? -1}) ${ago(rec.state.finishedAt ?? rec.state.startedAt ?? rec.created)}`;
 }
 
-/** podman ps --filter keys: name, id, status, label, pod, ancestor. */
-function psFilter(expr: string): (env: EngineEnv, r: ContainerRecord) => boolean {
+/** podman ps --filter keys: name, id, status, label, pod, ancestor, exited, network. `networks`: the pods on each network= value. */
+function psFilter(expr: string, networks: Map<string, Set<string>>): (env: EngineEnv, r: ContainerRecord) => boolean {
   const i = expr.indexOf('=');
   if (i < 0) throw new EngineError('E_USAGE', `invalid filter "${expr}": filters are KEY=VALUE`);
   const key = expr.slice(0, i);
@@ -30,7 +30,8 @@ function psFilter(expr: string): (env: EngineEnv, r: ContainerRecord) => boolean
       return (_e, r) => k in r.labels && (j < 0 || r.labels[k] === value.slice(j + 1));
     }
     case 'exited': return (e, r) => { const s = observedStatus(e, r); return s.status === 'exited' && String(s.exitCode) === value; };
-    default: throw new EngineError('E_USAGE', `invalid filter "${expr}": unknown key ${key} (name, id, status, pod, ancestor, label, exited)`);
+    case 'network': return (_e, r) => r.pod !== undefined && (networks.get(value)?.has(r.pod.id) ?? false);
+    default: throw new EngineError('E_USAGE', `invalid filter "${expr}": unknown key ${key} (name, id, status, pod, ancestor, label, exited, network)`);
   }
 }
 
@@ -50,13 +51,21 @@ cat RUNROOT/exits/ID                       # the exit code conmon wrote, before 
   all = Option.Boolean('-a,--all', false, { description: 'Show all containers, not only running ones' });
   quiet = Option.Boolean('-q,--quiet', false, { description: 'Print only ids' });
   noTrunc = Option.Boolean('--no-trunc', false, { description: 'Do not truncate ids and commands' });
-  filter = Option.Array('-f,--filter', [], { description: 'name=, id=, status=, pod=, ancestor=, label=, exited=' });
+  filter = Option.Array('-f,--filter', [], { description: 'name=, id=, status=, pod=, ancestor=, label=, exited=, network=' });
   format = Option.String('--format', { description: 'json, table (default), or a Go template such as {{.ID}} {{.Names}}' });
   latest = Option.Boolean('-l,--latest', false, { description: 'Only the newest container' });
 
   async perform(): Promise<number | undefined> {
     const { listRecords } = await import('@berth/engine');
-    const filters = this.filter.map(psFilter);
+    // network=NAME|ID: the pods on that network, read only when asked (ps otherwise reads the records alone).
+    const networks = new Map<string, Set<string>>();
+    for (const f of this.filter.filter((x) => x.startsWith('network='))) {
+      const pod = await import('@berth/pod');
+      const value = f.slice('network='.length);
+      const name = pod.findStoredNetwork(value)?.info.name ?? value;
+      networks.set(value, new Set((await pod.podsOnNetwork(name, { runRoot: this.env.runRoot })).map((p) => p.id)));
+    }
+    const filters = this.filter.map((f) => psFilter(f, networks));
     let recs = listRecords(this.env).filter((r) => filters.every((f) => f(this.env, r)));
     if (!this.all && !this.filter.some((f) => f.startsWith('status=') || f.startsWith('exited='))) recs = recs.filter((r) => observedStatus(this.env, r).status === 'running');
     if (this.latest) recs = recs.slice(-1);
