@@ -2,6 +2,7 @@ import { Command, Option, log } from '@berth/cli-kit';
 import { EngineError, isRunning, listRecords, type ContainerRecord } from '@berth/engine';
 import { EngineCommand, eachTarget, lifecycle, removalExit, shq } from '../base.ts';
 import { confirm, isTemplate, renderTemplate, tabwriter } from '../format.ts';
+import { combineFilters, danglingWanted, labelMatches, nameRegex, parseKeyValues } from '../filters.ts';
 
 /**
  * `berth network ...`: podman's networks with its CNI backend
@@ -32,53 +33,19 @@ function templateView(n: NetworkInfo, noTrunc = true): Record<string, unknown> {
   };
 }
 
-function parseKeyValues(values: readonly string[], flag: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const l of values) {
-    const i = l.indexOf('=');
-    const key = i < 0 ? l : l.slice(0, i);
-    if (key === '') throw new EngineError('E_USAGE', `${flag} ${JSON.stringify(l)}: needs a key (KEY=VALUE)`);
-    out[key] = i < 0 ? '' : l.slice(i + 1);
-  }
-  return out;
-}
-
-function labelMatches(labels: Record<string, string> | undefined, expr: string): boolean {
-  const j = expr.indexOf('=');
-  const k = j < 0 ? expr : expr.slice(0, j);
-  return labels !== undefined && k in labels && (j < 0 || labels[k] === expr.slice(j + 1));
-}
-
-type NetworkFilter = { key: string; test: (n: StoredNetwork, used: () => boolean) => boolean };
-
-/** `--filter KEY=VALUE` of ls and prune: the same key twice is either, different keys are all (podman's rule). */
+/** `--filter KEY=VALUE` of ls and prune, combined as podman does (filters.ts). */
 function networkFilters(exprs: readonly string[], allowed: readonly string[]): (n: StoredNetwork, used: () => boolean) => boolean {
-  const filters: NetworkFilter[] = exprs.map((expr) => {
-    const i = expr.indexOf('=');
-    const key = i < 0 ? expr : expr.slice(0, i);
-    const value = i < 0 ? '' : expr.slice(i + 1);
-    if (i < 0 || !allowed.includes(key)) throw new EngineError('E_USAGE', `${JSON.stringify(key)} is an invalid network filter: berth takes ${allowed.map((a) => `${a}=`).join(', ')}`);
+  return combineFilters<[StoredNetwork, () => boolean]>(exprs, allowed, 'network', (key, value) => {
     switch (key) {
-      case 'name': {
-        let re: RegExp;
-        try { re = new RegExp(value); } catch { throw new EngineError('E_USAGE', `--filter name=${value}: not a regular expression`); }
-        return { key, test: (n) => re.test(n.info.name) };
-      }
-      case 'id': return { key, test: (n) => n.info.id.startsWith(value) };
-      case 'driver': return { key, test: (n) => n.info.driver === value };
-      case 'label': return { key, test: (n) => labelMatches(n.info.labels, value) };
-      case 'label!': return { key, test: (n) => !labelMatches(n.info.labels, value) };
-      case 'dangling': {
-        if (!['true', 'false', '1', '0'].includes(value)) throw new EngineError('E_USAGE', `--filter dangling=${value}: true or false`);
-        const want = value === 'true' || value === '1';
-        return { key, test: (_n, used) => !used() === want };
-      }
+      case 'name': { const re = nameRegex(value); return (n) => re.test(n.info.name); }
+      case 'id': return (n) => n.info.id.startsWith(value);
+      case 'driver': return (n) => n.info.driver === value;
+      case 'label': return (n) => labelMatches(n.info.labels, value);
+      case 'label!': return (n) => !labelMatches(n.info.labels, value);
+      case 'dangling': { const want = danglingWanted(value); return (_n, used) => !used() === want; }
       default: throw new EngineError('E_USAGE', `${JSON.stringify(key)} is an invalid network filter`);
     }
   });
-  const byKey = new Map<string, NetworkFilter[]>();
-  for (const f of filters) byKey.set(f.key, [...(byKey.get(f.key) ?? []), f]);
-  return (n, used) => [...byKey.values()].every((same) => same.some((f) => f.test(n, used)));
 }
 
 /** Who uses a network: pods of this run root on it, their containers, and veths on its bridge that none of them accounts for. */

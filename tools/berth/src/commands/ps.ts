@@ -3,6 +3,7 @@ import { EngineError, observedStatus, type ContainerRecord, type EngineEnv } fro
 import { EngineCommand } from '../base.ts';
 import { ago, humanDuration, isTemplate, renderTemplate, table, truncate } from '../format.ts';
 import { portColumn } from './port.ts';
+import { labelMatches } from '../filters.ts';
 
 export function statusText(env: EngineEnv, rec: ContainerRecord): string {
   const s = observedStatus(env, rec);
@@ -24,11 +25,7 @@ function psFilter(expr: string, networks: Map<string, Set<string>>): (env: Engin
     case 'status': return (e, r) => observedStatus(e, r).status === value;
     case 'pod': return (_e, r) => r.pod !== undefined && (r.pod.name === value || r.pod.id.startsWith(value));
     case 'ancestor': return (_e, r) => r.image.reference === value || (r.image.reference ?? '').endsWith(`/${value}`) || (r.image.reference ?? '').endsWith(`/${value}:latest`) || r.image.id.startsWith(value);
-    case 'label': {
-      const j = value.indexOf('=');
-      const k = j < 0 ? value : value.slice(0, j);
-      return (_e, r) => k in r.labels && (j < 0 || r.labels[k] === value.slice(j + 1));
-    }
+    case 'label': return (_e, r) => labelMatches(r.labels, value);
     case 'exited': return (e, r) => { const s = observedStatus(e, r); return s.status === 'exited' && String(s.exitCode) === value; };
     case 'network': return (_e, r) => r.pod !== undefined && (networks.get(value)?.has(r.pod.id) ?? false);
     default: throw new EngineError('E_USAGE', `invalid filter "${expr}": unknown key ${key} (name, id, status, pod, ancestor, label, exited, network)`);

@@ -5,6 +5,7 @@ import {
 } from '@berth/engine';
 import { EngineCommand, eachTarget, lifecycle, removalExit, shq } from '../base.ts';
 import { confirm, isTemplate, renderTemplate, tabwriter } from '../format.ts';
+import { combineFilters, danglingWanted, labelMatches, nameRegex, parseKeyValues } from '../filters.ts';
 
 /**
  * `berth volume ...`: podman's named volumes (podman-volume(1)). A volume is
@@ -27,52 +28,19 @@ export function volumeDocument(env: EngineEnv, v: VolumeRecord): Record<string, 
   };
 }
 
-function parseLabels(labels: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const l of labels) {
-    const i = l.indexOf('=');
-    const key = i < 0 ? l : l.slice(0, i);
-    if (key === '') throw new EngineError('E_USAGE', `--label ${JSON.stringify(l)}: a label needs a key (KEY[=VALUE])`);
-    out[key] = i < 0 ? '' : l.slice(i + 1);
-  }
-  return out;
-}
-
-type VolumeFilter = { key: string; test: (v: VolumeRecord, inUse: boolean) => boolean };
-
-/** `--filter KEY=VALUE` of ls (and prune): the same key twice is either, different keys are all (podman's rule). */
+/** `--filter KEY=VALUE` of ls (and prune), combined as podman does (filters.ts). */
 function volumeFilters(exprs: readonly string[], allowed: readonly string[]): (v: VolumeRecord, inUse: boolean) => boolean {
-  const filters: VolumeFilter[] = exprs.map((expr) => {
-    const i = expr.indexOf('=');
-    const key = i < 0 ? expr : expr.slice(0, i);
-    const value = i < 0 ? '' : expr.slice(i + 1);
-    if (i < 0 || !allowed.includes(key)) throw new EngineError('E_USAGE', `${JSON.stringify(key)} is an invalid volume filter: berth takes ${allowed.map((a) => `${a}=`).join(', ')}`);
-    const label = (labels: Record<string, string>) => {
-      const j = value.indexOf('=');
-      const k = j < 0 ? value : value.slice(0, j);
-      return k in labels && (j < 0 || labels[k] === value.slice(j + 1));
-    };
+  return combineFilters<[VolumeRecord, boolean]>(exprs, allowed, 'volume', (key, value) => {
     switch (key) {
-      case 'name': {
-        let re: RegExp;
-        try { re = new RegExp(value); } catch { throw new EngineError('E_USAGE', `--filter name=${value}: not a regular expression`); }
-        return { key, test: (v) => re.test(v.name) };
-      }
-      case 'label': return { key, test: (v) => label(v.labels) };
-      case 'label!': return { key, test: (v) => !label(v.labels) };
-      case 'driver': return { key, test: (v) => v.driver === value };
-      case 'scope': return { key, test: () => value === 'local' };
-      case 'dangling': {
-        if (!['true', 'false', '1', '0'].includes(value)) throw new EngineError('E_USAGE', `--filter dangling=${value}: true or false`);
-        const want = value === 'true' || value === '1';
-        return { key, test: (_v, inUse) => !inUse === want };
-      }
+      case 'name': { const re = nameRegex(value); return (v) => re.test(v.name); }
+      case 'label': return (v) => labelMatches(v.labels, value);
+      case 'label!': return (v) => !labelMatches(v.labels, value);
+      case 'driver': return (v) => v.driver === value;
+      case 'scope': return () => value === 'local';
+      case 'dangling': { const want = danglingWanted(value); return (_v, inUse) => !inUse === want; }
       default: throw new EngineError('E_USAGE', `${JSON.stringify(key)} is an invalid volume filter`);
     }
   });
-  const byKey = new Map<string, VolumeFilter[]>();
-  for (const f of filters) byKey.set(f.key, [...(byKey.get(f.key) ?? []), f]);
-  return (v, inUse) => [...byKey.values()].every((same) => same.some((f) => f.test(v, inUse)));
 }
 
 /** The names of volumes some container record names. */
@@ -109,7 +77,7 @@ mv ROOT/volumes/.new-XXXX ROOT/volumes/NAME                                    #
 
   async perform(): Promise<number | undefined> {
     if (this.driver !== 'local') throw new EngineError('E_VOLUME_DRIVER', `--driver ${this.driver}: berth has only the local driver (directories under ${volumePaths.root(this.env)}); no volume plugins`);
-    const v = await createVolume(this.env, { ...(this.name !== undefined ? { name: this.name } : {}), labels: parseLabels(this.label), opts: this.opt });
+    const v = await createVolume(this.env, { ...(this.name !== undefined ? { name: this.name } : {}), labels: parseKeyValues(this.label, '--label'), opts: this.opt });
     this.out(v.name);
     return undefined;
   }
