@@ -6,3 +6,4 @@ export { defaultDataRoot, defaultRunRoot, imageStorePath, isRoot, makePrivateRoo
 export { readStdinDocument, parseStageDocument, type StageDocument } from './json.ts';
 export { BerthCommand, runMain, reportError, writeDocument, flushAndExit, Command, Option, UsageError, t, type MainOptions } from './command.ts';
 export { subordinateRange, rootlessPlan, reexecInUserNamespace, inBerthUserNamespace, type SubordinateRange, type UserNamespacePlan } from './userns.ts';
+export { OBJECT_NAME_RE } from './names.ts';

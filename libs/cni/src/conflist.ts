@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BerthError } from '@berth/cli-kit';
+import { BerthError, OBJECT_NAME_RE } from '@berth/cli-kit';
 import type { NetworkConfigList, PluginConfig } from './types.ts';
 
 /** The name of the network berth ships and `--network bridge` selects. */
@@ -59,7 +59,6 @@ export function defaultConfList(): NetworkConfigList {
   };
 }
 
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /** Check a conflist document against the spec's required fields. */
 export function parseConfList(text: string, source: string): NetworkConfigList {
@@ -73,7 +72,7 @@ export function parseConfList(text: string, source: string): NetworkConfigList {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) bad('not a JSON object');
   const d = doc as Record<string, unknown>;
   if (typeof d.cniVersion !== 'string' || !/^\d+\.\d+\.\d+$/.test(d.cniVersion)) bad('"cniVersion" must be a version string like "1.0.0"');
-  if (typeof d.name !== 'string' || !NAME_RE.test(d.name)) bad('"name" must be letters, digits, "_", "." or "-"');
+  if (typeof d.name !== 'string' || !OBJECT_NAME_RE.test(d.name)) bad('"name" must be letters, digits, "_", "." or "-"');
   if ('type' in d && !('plugins' in d)) bad('a single-plugin .conf is not a list: wrap it as {"cniVersion","name","plugins":[...]}');
   if (!Array.isArray(d.plugins) || d.plugins.length === 0) bad('"plugins" must be a non-empty array');
   (d.plugins as unknown[]).forEach((p, i) => {

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { BerthError, BerthUsageError, log } from '@berth/cli-kit';
+import { BerthError, BerthUsageError, OBJECT_NAME_RE, log } from '@berth/cli-kit';
 import { withFileLock, writeFileAtomic } from '@berth/content';
 import { DEFAULT_CONFIG_DIR, DEFAULT_IPAM_DIR, DEFAULT_NETWORK_NAME, defaultConfList, parseConfList } from './conflist.ts';
 import {
@@ -20,7 +20,6 @@ import {
 import type { NetworkConfigList, PluginConfig } from './types.ts';
 
 /** podman's rule for network names (and berth's for pods and containers). */
-export const NETWORK_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /** Values of --network that are modes, not networks: a network with one of these names could never be chosen. */
 export const NETWORK_MODES = ['bridge', 'none', 'host', 'private', 'slirp4netns', 'pasta', 'container', 'ns', 'default'];
@@ -184,7 +183,7 @@ function refuse(message: string): never {
 }
 
 function checkName(name: string): void {
-  if (!NETWORK_NAME_RE.test(name) || name.length > 128) {
+  if (!OBJECT_NAME_RE.test(name) || name.length > 128) {
     throw new BerthUsageError(`network name ${JSON.stringify(name)} invalid: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]* (at most 128 characters)`);
   }
   if (NETWORK_MODES.includes(name)) refuse(`cannot create network with name "${name}" because it conflicts with a valid network mode: choose another name`);

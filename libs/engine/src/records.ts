@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { OBJECT_NAME_RE } from '@berth/cli-kit';
 import { withFileLock, writeFileAtomic } from '@berth/content';
 import { EngineError, noSuchContainer } from './errors.ts';
 import { paths, type EngineEnv } from './paths.ts';
@@ -72,11 +73,10 @@ export function generateName(): string {
   return `${ADJECTIVES[b[0]! % ADJECTIVES.length]}_${NOUNS[b[1]! % NOUNS.length]}${b[2]! % 100}`;
 }
 
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 export function validateName(name: string): string {
-  if (!NAME_RE.test(name) || name.length > 128) {
-    throw new EngineError('E_NAME', `container name "${name}": names are letters, digits, '_', '.' and '-', starting with a letter or digit (regex ${NAME_RE.source})`);
+  if (!OBJECT_NAME_RE.test(name) || name.length > 128) {
+    throw new EngineError('E_NAME', `container name "${name}": names are letters, digits, '_', '.' and '-', starting with a letter or digit (regex ${OBJECT_NAME_RE.source})`);
   }
   return name;
 }

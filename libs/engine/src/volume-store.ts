@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, unlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { log } from '@berth/cli-kit';
+import { OBJECT_NAME_RE, log } from '@berth/cli-kit';
 import { fsyncDir, withFileLock, writeFileAtomic } from '@berth/content';
 import { at, O_DIR } from './cp-path.ts';
 import { EngineError } from './errors.ts';
@@ -39,13 +39,12 @@ export interface VolumeRecord {
 }
 
 /** podman's rule for volume names; it keeps `/`, `..` and option-looking names out of every path built from one. */
-export const VOLUME_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 /** NAME_MAX: the name is one directory entry. */
 const MAX_NAME = 255;
 
 /** The name, or podman's refusal naming the rule; every path built from a name goes through here first. */
 export function validateVolumeName(name: string): string {
-  if (!VOLUME_NAME_RE.test(name) || name.length > MAX_NAME) {
+  if (!OBJECT_NAME_RE.test(name) || name.length > MAX_NAME) {
     throw new EngineError('E_VOLUME_NAME', `volume name ${JSON.stringify(name)}: names must match [a-zA-Z0-9][a-zA-Z0-9_.-]* (letters, digits, '_', '.', '-', starting with a letter or digit; at most ${MAX_NAME} characters): invalid argument`);
   }
   return name;
@@ -78,7 +77,7 @@ export async function withVolumeLock<T>(env: EngineEnv, fn: () => Promise<T>): P
 
 /** A volume's record, or undefined when there is none (or the name cannot be one). */
 export function readVolume(env: EngineEnv, name: string): VolumeRecord | undefined {
-  if (!VOLUME_NAME_RE.test(name) || name.length > MAX_NAME) return undefined;
+  if (!OBJECT_NAME_RE.test(name) || name.length > MAX_NAME) return undefined;
   try {
     return JSON.parse(readFileSync(volumePaths.meta(env, name), 'utf8')) as VolumeRecord;
   } catch {
@@ -90,7 +89,7 @@ export function readVolume(env: EngineEnv, name: string): VolumeRecord | undefin
 export function listVolumes(env: EngineEnv): VolumeRecord[] {
   let names: string[];
   try { names = readdirSync(volumePaths.root(env)); } catch { return []; }
-  return names.filter((n) => VOLUME_NAME_RE.test(n)).sort()
+  return names.filter((n) => OBJECT_NAME_RE.test(n)).sort()
     .map((n) => readVolume(env, n)).filter((v): v is VolumeRecord => v !== undefined);
 }
 

@@ -13,5 +13,5 @@ export { podsOnNetwork, bridgePorts, releaseNetwork } from './network-use.ts';
 // The network files themselves are @berth/cni's; re-exported so the engine front needs one networking lib.
 export {
   createNetwork, planNetwork, listNetworks, findStoredNetwork, isDefaultNetwork, removeNetworkFile, networkId, DEFAULT_CONFIG_DIR as NETWORK_CONFIG_DIR,
-  DEFAULT_NETWORK_NAME, NETWORK_NAME_RE, type NetworkInfo, type StoredNetwork, type CreateNetworkOptions,
+  DEFAULT_NETWORK_NAME, type NetworkInfo, type StoredNetwork, type CreateNetworkOptions,
 } from '@berth/cni';

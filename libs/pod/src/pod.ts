@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { BerthError, BerthUsageError, defaultRunRoot, isRoot, log, rootlessPlan } from '@berth/cli-kit';
+import { BerthError, BerthUsageError, OBJECT_NAME_RE, defaultRunRoot, isRoot, log, rootlessPlan } from '@berth/cli-kit';
 import { withFileLock, writeFileAtomic } from '@berth/content';
 import {
   CniRuntime, DEFAULT_CONFIG_DIR, DEFAULT_NETWORK_NAME, findNetwork, resultAddress,
@@ -101,7 +101,6 @@ export interface PodInspect extends PodDocument {
   slirp4netns?: UserModeNetwork & { running: boolean };
 }
 
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const SHAREABLE: SharedNamespace[] = ['net', 'ipc', 'uts', 'pid'];
 const IFNAME = 'eth0';
 
@@ -215,7 +214,7 @@ export async function createPod(opts: CreatePodOptions = {}): Promise<PodDocumen
   const rootless = !isRoot();
   const id = randomBytes(32).toString('hex');
   const name = opts.name ?? `pod_${id.slice(0, 12)}`;
-  if (!NAME_RE.test(name) || name.length > 128) throw new BerthUsageError(`--name ${JSON.stringify(name)}: a pod name is letters, digits, '_', '.' and '-', starting with a letter or digit`);
+  if (!OBJECT_NAME_RE.test(name) || name.length > 128) throw new BerthUsageError(`--name ${JSON.stringify(name)}: a pod name is letters, digits, '_', '.' and '-', starting with a letter or digit`);
   if (/^[0-9a-f]{64}$/.test(name)) throw new BerthUsageError(`--name ${name}: a 64-hex name would read as a pod id`);
   const share = parseShare(opts.share);
   // podman's defaults: the CNI bridge for root, slirp4netns for an ordinary user.

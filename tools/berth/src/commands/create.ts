@@ -1,4 +1,4 @@
-import { Command, Option, log, tlsVerifyFlag } from '@berth/cli-kit';
+import { Command, OBJECT_NAME_RE, Option, log, tlsVerifyFlag } from '@berth/cli-kit';
 import {
   EngineError, mark, paths, readRecord, splitMountFlags, volumePaths,
   type ContainerRecord, type RestartPolicy, type SplitMountFlags,
@@ -30,7 +30,7 @@ export function isSlirpNetwork(network: string | undefined): network is string {
  */
 export function isPodNetwork(network: string | undefined): network is string {
   if (network === undefined || OTHER_MODES.has(network)) return false;
-  return isSlirpNetwork(network) || /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(network);
+  return isSlirpNetwork(network) || OBJECT_NAME_RE.test(network);
 }
 
 /**
