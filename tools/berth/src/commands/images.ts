@@ -6,7 +6,7 @@ import {
   EngineError, findImage, imageFilter, listImages, listRecords, noSuchImage, splitRef, untagImage,
   type EngineEnv,
 } from '@berth/engine';
-import { EngineCommand, lifecycle, shq } from '../base.ts';
+import { EngineCommand, eachTarget, lifecycle, shq } from '../base.ts';
 import { ago, humanSize, isTemplate, renderTemplate, table } from '../format.ts';
 
 export class ImagesCommand extends EngineCommand {
@@ -95,23 +95,17 @@ export class RmiCommand extends EngineCommand {
   async perform(): Promise<number | undefined> {
     const targets = this.all ? (await listImages(this.env)).map((i) => i.id) : this.images;
     if (targets.length === 0) throw new EngineError('E_USAGE', 'image name or ID must be specified');
-    let failure: unknown;
-    for (const t of targets) {
-      try {
-        const img = await findImage(this.env, t);
-        if (!img) { if (this.ignore) continue; throw noSuchImage(t); }
-        if (this.force) {
-          for (const r of listRecords(this.env).filter((c) => c.image.id === img.id)) await (await lifecycle()).removeContainer(this.env, r.id, { force: true });
-        }
-        const byName = /^(sha256:)?[0-9a-f]{12,64}$/.test(t) ? undefined : img.names.find((n) => n === t || n.endsWith(`/${t}`) || n.endsWith(`/${t}:latest`) || n === `${t}:latest`);
-        const { untagged } = await untagImage(this.env, img, { force: this.force, byName });
-        for (const u of untagged) this.out(`Untagged: ${u}`);
-        if (!(await findImage(this.env, img.id))) this.out(`Deleted: ${img.id}`);
-      } catch (err) {
-        if (failure !== undefined) process.stderr.write(`Error: ${(failure as Error).message}\n`);
-        failure = err;
+    const failure = await eachTarget(targets, async (t) => {
+      const img = await findImage(this.env, t);
+      if (!img) { if (this.ignore) return; throw noSuchImage(t); }
+      if (this.force) {
+        for (const r of listRecords(this.env).filter((c) => c.image.id === img.id)) await (await lifecycle()).removeContainer(this.env, r.id, { force: true });
       }
-    }
+      const byName = /^(sha256:)?[0-9a-f]{12,64}$/.test(t) ? undefined : img.names.find((n) => n === t || n.endsWith(`/${t}`) || n.endsWith(`/${t}:latest`) || n === `${t}:latest`);
+      const { untagged } = await untagImage(this.env, img, { force: this.force, byName });
+      for (const u of untagged) this.out(`Untagged: ${u}`);
+      if (!(await findImage(this.env, img.id))) this.out(`Deleted: ${img.id}`);
+    });
     const gc = await runGc(this.env, ['--grace', '0s']);
     if (gc.code !== 0) process.stderr.write(gc.stderr);
     if (failure !== undefined) throw failure;
