@@ -8,7 +8,7 @@ import { ImageLayout, acquireLease, withFileLock, type Lease } from '@berth/cont
 import { chainIds, shortId } from '@berth/digest';
 import {
   MediaType, formatPlatform, hostPlatform, manifestKind, validateConfig, validateIndex, validateManifest,
-  type Descriptor, type ImageConfig, type ImageManifest, type Mount, type Platform,
+  type Descriptor, type ImageConfig, type ImageManifest, type Mount,
 } from '@berth/oci-spec';
 import { Snapshotter, diffSnapshot, isMountPoint, mountAll, unmountAll, unpackImage, type ResolvedImage } from '@berth/snapshots';
 import { BuildCache } from './cache.ts';
@@ -23,6 +23,7 @@ import { RunMountPoints, findRuntime, runContainer } from './run.ts';
 import { parseRunMount, type RunMount } from './run-mounts.ts';
 import type { BuildOptions, BuiltImage, ImageFormat } from './types.ts';
 import { resolveUser } from './user.ts';
+import { nameImage } from './tag.ts';
 
 /**
  * A build is a chain of image states, one per instruction, in the order the
@@ -768,18 +769,9 @@ class Builder {
       layers,
     };
     const manifestDesc = await this.layout.writeBlob(JSON.stringify(manifest), manifest.mediaType!);
-    const platform: Platform = { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) };
-    const desc: Descriptor = { mediaType: manifestDesc.mediaType, digest: manifestDesc.digest, size: manifestDesc.size, platform };
     // Blobs are all in; only now do names point at the manifest.
-    for (const t of tags) {
-      this.say(`COMMIT ${t}`);
-      await this.layout.tag(t, desc);
-    }
-    if (tags.length === 0) {
-      this.say('COMMIT');
-      // An untagged image still needs an index entry, or nothing would keep it (podman lists it as <none>).
-      await this.layout.updateIndex((index) => (index.manifests.some((m) => m.digest === desc.digest) ? index : { ...index, manifests: [...index.manifests, desc] }));
-    }
+    if (tags.length === 0) this.say('COMMIT');
+    const { desc, platform } = await nameImage(this.layout, manifestDesc, config, tags, (t) => this.say(`COMMIT ${t}`));
     this.say(`--> ${shortId(manifest.config.digest)}`);
     for (const t of tags) this.say(`Successfully tagged ${t}`);
     log.debug(`built ${desc.digest} (${formatPlatform(platform)}), ${layers.length} layer(s)`);

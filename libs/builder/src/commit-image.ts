@@ -4,12 +4,13 @@ import { join, posix } from 'node:path';
 import { BerthError, imageStorePath, isErrno, log } from '@berth/cli-kit';
 import { acquireLease, ImageLayout, type Lease } from '@berth/content';
 import { chainIds, digestOf } from '@berth/digest';
-import { MediaType, type Descriptor, type ImageConfig, type ImageManifest, type Platform } from '@berth/oci-spec';
+import { MediaType, type Descriptor, type ImageConfig, type ImageManifest } from '@berth/oci-spec';
 import { diffSnapshot, Snapshotter, type ResolvedImage } from '@berth/snapshots';
 import { convertLayer } from './build.ts';
 import { splitWords } from './containerfile.ts';
 import { localReference } from './names.ts';
 import type { ImageFormat } from './types.ts';
+import { nameImage } from './tag.ts';
 
 /**
  * `podman commit`: a container's changes become one more layer on its image.
@@ -273,11 +274,7 @@ export async function commitContainer(opts: CommitOptions): Promise<CommittedIma
     committed = true;
     const configDesc = await layout.writeBlob(configBytes, configMediaType);
     const manifestDesc = await layout.writeBlob(manifestBytes, manifest.mediaType!);
-    const platform: Platform = { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) };
-    const desc: Descriptor = { mediaType: manifestDesc.mediaType, digest: manifestDesc.digest, size: manifestDesc.size, platform };
-    if (name !== undefined) await layout.tag(name, desc);
-    // An unnamed image still needs an index entry, or nothing would keep it (podman lists it as <none>).
-    else await layout.updateIndex((index) => (index.manifests.some((m) => m.digest === desc.digest) ? index : { ...index, manifests: [...index.manifests, desc] }));
+    const { desc } = await nameImage(layout, manifestDesc, config, name !== undefined ? [name] : []);
     return {
       kind: 'image', reference: name, store: layout.root, id: configDesc.digest,
       manifest: desc, config: manifest.config, layer: { ...layers.at(-1)!, diffID: layer.diffID },

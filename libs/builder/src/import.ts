@@ -9,6 +9,7 @@ import { MediaType, type Descriptor, type ImageConfig, type ImageManifest, type 
 import { Snapshotter } from '@berth/snapshots';
 import { applyChanges, parseChanges } from './commit-image.ts';
 import { localReference } from './names.ts';
+import { nameImage } from './tag.ts';
 
 /**
  * `podman import`: a tarball of a root filesystem (plain, gzip or zstd)
@@ -201,11 +202,7 @@ export async function importTarball(opts: ImportOptions): Promise<ImportedImage>
     await layout.writeBlob(configBytes, MediaType.OciConfig);
     const manifestDesc = await layout.writeBlob(manifestBytes, MediaType.OciManifest);
     progress('Writing manifest to image destination');
-    const platform: Platform = { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) };
-    const desc: Descriptor = { mediaType: manifestDesc.mediaType, digest: manifestDesc.digest, size: manifestDesc.size, platform };
-    if (name !== undefined) await layout.tag(name, desc);
-    // An unnamed image still needs an index entry, or nothing would keep it (podman lists it as <none>).
-    else await layout.updateIndex((index) => (index.manifests.some((m) => m.digest === desc.digest) ? index : { ...index, manifests: [...index.manifests, desc] }));
+    const { desc } = await nameImage(layout, manifestDesc, config, name !== undefined ? [name] : []);
     return { kind: 'image', reference: name, id: manifest.config.digest, manifest: desc, layer: { ...layerDesc, diffID } };
   } finally {
     rmSync(staged.path, { force: true });
